@@ -1,0 +1,89 @@
+"""fastloss: fused, numerically stable loss-and-gradient kernels for float32 NumPy arrays.
+
+The functions and classes keep PyTorch's names, arguments, defaults and
+semantics (``fastloss.cross_entropy`` is ``torch.nn.functional.cross_entropy``),
+so code ports by changing an import. The loss classes add ``loss_and_grad``
+(loss and gradient from one fused kernel call) and ``backward``.
+"""
+
+import os as _os
+
+from . import _core, reference
+from ._functional import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from ._losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ._threads import get_num_threads, set_num_threads, threads
+from ._version import __version__
+
+__all__ = [
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "mse_loss",
+    "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+    "MSELoss",
+    "openmp_enabled",
+    "get_num_threads",
+    "set_num_threads",
+    "threads",
+    "isa",
+    "show_config",
+    "reference",
+    "__version__",
+]
+
+
+def openmp_enabled():
+    """True when the C kernels were compiled with OpenMP (and can use several threads)."""
+    return _core.openmp_enabled()
+
+
+def isa():
+    """Name of the instruction-set path the kernels run on ('baseline', 'avx2', 'avx512')."""
+    return _core.isa_name()
+
+
+def _select_isa_from_env():
+    want = _os.environ.get("FASTLOSS_ISA", "auto").strip().lower() or "auto"
+    try:
+        _core.set_isa(want)
+    except ValueError:
+        import warnings
+
+        warnings.warn(f"FASTLOSS_ISA={want!r} is not available here; using "
+                      f"{_core.isa_name()!r}", RuntimeWarning, stacklevel=2)
+        _core.set_isa("auto")
+
+
+_select_isa_from_env()
+
+
+def build_info():
+    """The compiler, flags and instruction sets this build used (a dict)."""
+    import json
+
+    path = _os.path.join(_os.path.dirname(__file__), "_build_info.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def show_config(file=None):
+    """Print the version, build, OpenMP, threads and dispatch path in use."""
+    import sys
+
+    import numpy
+
+    info = build_info()
+    lines = [
+        f"fastloss {__version__}",
+        f"  numpy:          {numpy.__version__}",
+        f"  openmp:         {'enabled' if openmp_enabled() else 'DISABLED (serial build)'}",
+        f"  threads:        {get_num_threads()} (OpenMP default {_core.omp_max_threads()})",
+        f"  isa in use:     {isa()}",
+        f"  isas compiled:  {', '.join(info.get('isas', {})) or 'unknown'}",
+        f"  compiler:       {info.get('compiler', 'unknown')}",
+        f"  compile flags:  {' '.join(info.get('compile_flags', []))}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)

@@ -1,0 +1,144 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Thin binding over src/fastloss.h.
+
+It only checks what the C relies on (dtype, contiguity, sizes, writeability),
+releases the GIL, calls C, and turns a status code into an exception. The
+Python layer (fastloss/_functional.py) validates user input and allocates outputs.
+"""
+from libc.stdint cimport int64_t
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "fastloss.h" nogil:
+    enum:
+        FL_OK
+        FL_ERR_TARGET
+        FL_ERR_NOMEM
+        FL_ERR_ARG
+    int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                             int64_t ignore_index, int reduction, float grad_scale,
+                             const float *grad_per_sample, float *loss_out,
+                             double *loss_reduced, float *grad_out, int n_threads,
+                             int64_t *bad_row)
+    int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
+                          float grad_scale, const float *grad_per_sample, float *loss_out,
+                          double *loss_reduced, float *grad_out, int n_threads)
+    int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction,
+                   float grad_scale, const float *grad_per_sample, float *loss_out,
+                   double *loss_reduced, float *grad_out, int n_threads)
+    int fl_openmp_enabled()
+    int fl_omp_max_threads()
+    int fl_set_isa(const char *name)
+    const char *fl_isa_name()
+    int fl_isa_available(const char *name)
+
+
+cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable, str name) except? NULL:
+    """Data pointer of a C-contiguous array of the given type and size (NULL for None)."""
+    if arr is None:
+        return NULL
+    if not isinstance(arr, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray")
+    cdef cnp.ndarray a = <cnp.ndarray>arr
+    if cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise TypeError(f"{name} must be a C-contiguous array of the kernel's dtype")
+    if cnp.PyArray_SIZE(a) != size:
+        raise ValueError(f"{name} has {cnp.PyArray_SIZE(a)} elements, expected {size}")
+    if writeable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"{name} is read-only")
+    return cnp.PyArray_DATA(a)
+
+
+cdef inline int _check_status(int status) except -1:
+    if status == FL_ERR_NOMEM:
+        raise MemoryError("fastloss: could not allocate per-block partial sums")
+    if status != FL_OK:
+        raise ValueError(f"fastloss: invalid arguments to the C kernel (status {status})")
+    return 0
+
+
+def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, int reduction,
+                  float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
+    """Returns the reduced loss (MEAN/SUM) or None; raises on an invalid target."""
+    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n * c, False, "input")
+    cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, n, False, "target")
+    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
+                                               "grad_output")
+    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, n, True, "loss_out")
+    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, n * c, True, "out")
+    cdef double reduced = 0.0
+    cdef int64_t bad = -1
+    cdef int status
+    cdef double *pr = &reduced if reduction != 0 else NULL
+    with nogil:
+        status = fl_cross_entropy_f32(px, pt, n, c, ignore_index, reduction, grad_scale, pg,
+                                      pl, pr, po, n_threads, &bad)
+    if status == FL_ERR_TARGET:
+        value = int(pt[bad])
+        raise ValueError(
+            f"target[{bad}] = {value} is out of range for {c} classes "
+            f"(valid: 0 <= target < {c}, or ignore_index={ignore_index})"
+        )
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+cdef object _elementwise(int which, x, y, int64_t n, int reduction, float grad_scale,
+                         grad_per_sample, loss_out, grad_out, int n_threads):
+    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
+                                               "grad_output")
+    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, n, True, "loss_out")
+    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, n, True, "out")
+    cdef double reduced = 0.0
+    cdef int status
+    cdef double *pr = &reduced if reduction != 0 else NULL
+    with nogil:
+        if which == 0:
+            status = fl_bce_logits_f32(px, py, n, reduction, grad_scale, pg, pl, pr, po,
+                                       n_threads)
+        else:
+            status = fl_mse_f32(px, py, n, reduction, grad_scale, pg, pl, pr, po, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def bce_logits(x, y, int64_t n, int reduction, float grad_scale, grad_per_sample,
+               loss_out, grad_out, int n_threads):
+    """Returns the reduced loss (MEAN/SUM) or None."""
+    return _elementwise(0, x, y, n, reduction, grad_scale, grad_per_sample, loss_out,
+                        grad_out, n_threads)
+
+
+def mse(x, y, int64_t n, int reduction, float grad_scale, grad_per_sample, loss_out,
+        grad_out, int n_threads):
+    """Returns the reduced loss (MEAN/SUM) or None."""
+    return _elementwise(1, x, y, n, reduction, grad_scale, grad_per_sample, loss_out,
+                        grad_out, n_threads)
+
+
+def openmp_enabled():
+    return bool(fl_openmp_enabled())
+
+
+def omp_max_threads():
+    return fl_omp_max_threads()
+
+
+def set_isa(str name):
+    cdef bytes b = name.encode()
+    if fl_set_isa(b) != FL_OK:
+        raise ValueError(f"instruction set {name!r} is not available on this machine/build")
+
+
+def isa_name():
+    return (<bytes>fl_isa_name()).decode()
+
+
+def isa_available(str name):
+    cdef bytes b = name.encode()
+    return bool(fl_isa_available(b))

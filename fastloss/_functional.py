@@ -1,0 +1,294 @@
+"""The Python layer: validation, output allocation, documentation.
+
+Every public loss goes through one of two runners, `_run_cross_entropy` and
+`_run_elementwise`, in one of three modes: the loss only ("forward"), the
+gradient only ("backward", with an upstream gradient) or both from one fused
+kernel call ("loss_and_grad"). The kernels themselves are in src/.
+"""
+
+import operator
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._threads import get_num_threads
+
+_F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+_INT64_MAX = np.iinfo(np.int64).max
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_NONE = 0
+
+
+# --------------------------------------------------------------------------
+# Argument handling shared by every loss.
+
+def _legacy_reduction(size_average, reduce):
+    """PyTorch's mapping of the deprecated size_average/reduce arguments."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
+        "instead.",
+        stacklevel=3,
+    )
+    return reduction
+
+
+def _reduction(reduction, size_average=None, reduce=None):
+    """(name, code) of the reduction, after the legacy arguments."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    try:
+        return reduction, _REDUCTIONS[reduction]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}"
+        ) from None
+
+
+def _as_f32(a, name):
+    """`a` as a C-contiguous float32 array: no copy when it already is one."""
+    if type(a) is np.ndarray and a.dtype == _F32 and a.flags.c_contiguous:
+        return a
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists, tensors that need grad, ...
+        raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers (a float or integer dtype), "
+                        f"got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=_F32)
+
+
+def _check_out(out, x, target):
+    """Validate a caller's gradient buffer for input x (already float32 C-contiguous)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != _F32:
+        raise TypeError(f"out must have dtype float32, got {out.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"out has shape {out.shape}, expected the input's shape {x.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if out is not x and np.may_share_memory(out, x):
+        same = out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+        if not same:
+            raise ValueError("out overlaps input without being the same memory; pass "
+                             "out=input for an in-place gradient, or a separate array")
+    if np.may_share_memory(out, target):
+        raise ValueError("out must not overlap target")
+    return out
+
+
+def _grad_output(grad_output, code, shape):
+    """(scalar scale, per-sample float32 array or None) for the kernel."""
+    if np.ndim(grad_output) == 0:
+        try:
+            return float(grad_output), None
+        except (TypeError, ValueError):
+            raise TypeError(f"grad_output must be a real number, got {grad_output!r}") from None
+    if code != _NONE:
+        raise ValueError(f"grad_output must be a scalar for a reduced loss, got shape "
+                         f"{np.shape(grad_output)}")
+    g = _as_f32(grad_output, "grad_output")
+    if g.shape != shape:
+        raise ValueError(f"grad_output has shape {g.shape}, expected the per-sample loss "
+                         f"shape {shape}")
+    return 1.0, g
+
+
+def _not_yet(option, issue="the options release"):
+    raise NotImplementedError(f"{option} is not supported yet in fastloss (planned for "
+                              f"{issue}); it is refused rather than silently ignored")
+
+
+def _run(kernel, x, loss, grad, grad_output, out, target, code, per_sample_shape, *args):
+    """Allocate outputs, call `kernel(..., n_threads)` and shape the result."""
+    loss_out = np.empty(per_sample_shape, _F32) if (loss and code == _NONE) else None
+    g = None
+    scale, per_sample = 1.0, None
+    if grad:
+        g = np.empty(x.shape, _F32) if out is None else _check_out(out, x, target)
+        scale, per_sample = _grad_output(grad_output, code, per_sample_shape)
+    reduced = kernel(*args, code, scale, per_sample, loss_out, g, get_num_threads())
+    value = (reduced if code != _NONE else loss_out) if loss else None
+    if loss and grad:
+        return value, g
+    return value if loss else g
+
+
+# --------------------------------------------------------------------------
+# Cross-entropy.
+
+def _class_target(target, shape, input_shape):
+    arr = target if type(target) is np.ndarray else np.asarray(target)
+    kind = arr.dtype.kind
+    if kind not in "iu":
+        if kind == "f" and arr.shape == input_shape:
+            _not_yet("cross_entropy with probability (soft) targets")
+        raise TypeError(f"target must hold integer class indices, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"target has shape {arr.shape}, expected {shape} for input of "
+                         f"shape {input_shape}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
+        i = int(np.argmax(arr > _INT64_MAX))
+        raise ValueError(f"target[{i}] = {arr.flat[i]} is out of range")
+    return np.ascontiguousarray(arr, dtype=_I64)
+
+
+def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing, *,
+                       loss=True, grad=False, grad_output=1.0, out=None):
+    if weight is not None:
+        _not_yet("cross_entropy(weight=...)")
+    if label_smoothing != 0.0:
+        _not_yet("cross_entropy(label_smoothing=...)")
+    try:
+        ignore_index = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    if not -_INT64_MAX - 1 <= ignore_index <= _INT64_MAX:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    x = _as_f32(input, "input")
+    if x.ndim == 2:
+        n, c = x.shape
+        shape = (n,)
+    elif x.ndim == 1:
+        n, c = 1, x.shape[0]
+        shape = ()
+    elif x.ndim == 0:
+        raise ValueError("input must have shape (N, C) or (C,), got a scalar")
+    else:
+        _not_yet(f"cross_entropy on K-dimensional input (got input of shape {x.shape})")
+    t = _class_target(target, shape, x.shape)
+    return _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
+                x, t, n, c, ignore_index)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    r"""Softmax cross-entropy between logits and class indices (``torch.nn.functional.cross_entropy``).
+
+    .. math::
+
+        \ell_i = \log \sum_j e^{x_{ij}} - x_{i, t_i}
+               = m_i + \log \sum_j e^{x_{ij} - m_i} - x_{i,t_i}, \quad m_i = \max_j x_{ij}
+
+    Rows whose target equals ``ignore_index`` contribute 0 and are left out of
+    the mean's denominator: ``'mean'`` is :math:`\sum_i \ell_i / n_{valid}` with
+    :math:`n_{valid}` the number of non-ignored rows (NaN when it is 0).
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C) or (C,)
+        Logits. A C-contiguous float32 array is used as is; any other real dtype
+        or memory layout is converted to one once (a copy).
+    target : array_like of int, shape (N,) or ()
+        Class indices in ``[0, C)``, or ``ignore_index``. Any integer dtype.
+    weight, label_smoothing
+        Not supported yet: passing them raises ``NotImplementedError``.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    ignore_index : int, default -100
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum' (accumulated in double); a float32
+        array of shape (N,) (or ``()`` for unbatched input) for 'none'.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, an unknown reduction, or a target outside ``[0, C)`` that
+        is not ``ignore_index`` (the message names the row and the value).
+    TypeError
+        Non-numeric input, or a target that is not integer.
+    """
+    _, code = _reduction(reduction, size_average, reduce)
+    return _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing)
+
+
+# --------------------------------------------------------------------------
+# Elementwise losses: BCE with logits, MSE.
+
+def _run_elementwise(kernel, input, target, code, *, loss=True, grad=False,
+                     grad_output=1.0, out=None):
+    x = _as_f32(input, "input")
+    y = _as_f32(target, "target")
+    if y.shape != x.shape:
+        raise ValueError(f"target has shape {y.shape} but input has shape {x.shape}; they "
+                         "must match (fastloss does not broadcast targets)")
+    return _run(kernel, x, loss, grad, grad_output, out, y, code, x.shape, x, y, x.size)
+
+
+def _check_bce_options(weight, pos_weight):
+    if weight is not None:
+        _not_yet("binary_cross_entropy_with_logits(weight=...)")
+    if pos_weight is not None:
+        _not_yet("binary_cross_entropy_with_logits(pos_weight=...)")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    r"""Binary cross-entropy on logits (``torch.nn.functional.binary_cross_entropy_with_logits``).
+
+    .. math::
+
+        \ell_i = \max(x_i, 0) - x_i y_i + \log(1 + e^{-|x_i|})
+
+    computed in log space so that nothing overflows for any finite logit.
+    ``'mean'`` divides by the number of elements (NaN for an empty input).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Logits; converted to C-contiguous float32 if it is not already.
+    target : array_like, same shape as input
+        Targets, usually in [0, 1] (other values are computed as the formula says).
+    weight, pos_weight
+        Not supported yet: passing them raises ``NotImplementedError``.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _check_bce_options(weight, pos_weight)
+    _, code = _reduction(reduction, size_average, reduce)
+    return _run_elementwise(_core.bce_logits, input, target, code)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    r"""Mean squared error (``torch.nn.functional.mse_loss``).
+
+    .. math::
+
+        \ell_i = (x_i - y_i)^2
+
+    ``'mean'`` divides by the number of elements (NaN for an empty input).
+    Unlike PyTorch, a target of a different shape is an error, not a broadcast.
+
+    Parameters
+    ----------
+    input, target : array_like, same shape
+        Converted to C-contiguous float32 if they are not already.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _reduction(reduction, size_average, reduce)
+    return _run_elementwise(_core.mse, input, target, code)

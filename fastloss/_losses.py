@@ -1,0 +1,94 @@
+"""Loss objects with torch.nn's class names and constructor arguments.
+
+Each is callable (returns the loss, like ``forward``) and adds two methods
+PyTorch gets from autograd:
+
+* ``loss_and_grad(input, target, out=None) -> (loss, grad)``: one fused kernel
+  call. ``grad`` is d(loss)/d(input); for reduction='none' it is the gradient of
+  the sum of the per-sample losses.
+* ``backward(input, target, grad_output=1.0, out=None) -> grad``: the gradient
+  given the upstream gradient: a scalar for 'mean'/'sum', or an array of the
+  per-sample loss's shape for 'none' ((N,) for cross-entropy, input's shape for
+  the elementwise losses; a scalar is broadcast).
+
+``out`` may be a preallocated C-contiguous float32 array of input's shape,
+including ``input`` itself for an in-place gradient; it is returned.
+"""
+
+from . import _core
+from ._functional import (
+    _check_bce_options,
+    _reduction,
+    _run_cross_entropy,
+    _run_elementwise,
+)
+
+__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss"]
+
+
+class _Loss:
+    """Reduction handling and the call protocol shared by the loss classes."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        self.reduction, self._code = _reduction(reduction, size_average, reduce)
+
+    def _run(self, input, target, **mode):
+        raise NotImplementedError
+
+    def forward(self, input, target):
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input, target, out=None):
+        """(loss, d loss / d input) from one fused pass over the input."""
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input, target, grad_output=1.0, out=None):
+        """d loss / d input times grad_output, without computing the loss."""
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy; see :func:`fastloss.cross_entropy`."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def _run(self, input, target, **mode):
+        return _run_cross_entropy(input, target, self.weight, self.ignore_index, self._code,
+                                  self.label_smoothing, **mode)
+
+    def __repr__(self):
+        return (f"CrossEntropyLoss(ignore_index={self.ignore_index}, "
+                f"reduction={self.reduction!r})")
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy on logits; see :func:`fastloss.binary_cross_entropy_with_logits`."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        _check_bce_options(weight, pos_weight)
+        self.weight = weight
+        self.pos_weight = pos_weight
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_core.bce_logits, input, target, self._code, **mode)
+
+
+class MSELoss(_Loss):
+    """Mean squared error; see :func:`fastloss.mse_loss`."""
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_core.mse, input, target, self._code, **mode)

@@ -1,0 +1,149 @@
+/*
+ * fastloss.h -- the public C API of fastloss.
+ *
+ * Fused loss + gradient kernels over float32 arrays. Every entry point has the
+ * same shape:
+ *
+ *     status = fl_<loss>_f32(const inputs..., sizes (int64_t)..., scalar options...,
+ *                            outputs (NULL = not wanted)..., n_threads, [error info]);
+ *
+ * One call computes whatever outputs are non-NULL, so "forward", "backward"
+ * and "fused forward+backward" are the same kernel with different outputs:
+ *
+ *   loss_out      OUT  per-sample losses (reduction FL_REDUCTION_NONE only), or NULL.
+ *   loss_reduced  OUT  the reduced loss in double (FL_REDUCTION_MEAN / _SUM), or NULL.
+ *   grad_out      OUT  d(loss)/d(input) times the upstream gradient, or NULL. May be
+ *                      the same pointer as `input` (in-place gradient); must not
+ *                      overlap any other argument.
+ *
+ * Upstream gradient: a scalar `grad_scale` always, times an optional per-sample
+ * array `grad_per_sample` (reduction NONE only; NULL means all ones). For MEAN the
+ * kernel divides by the mean's denominator itself.
+ *
+ * Threading and determinism: the work is cut into fixed blocks whose size depends
+ * only on the shape (never on the thread count). Each block accumulates its part
+ * of the reduction in double, in index order; the blocks' partial sums are then
+ * added serially in block order. Results are therefore bitwise identical for any
+ * n_threads on a given dispatch path. Inputs too small to be worth a thread-pool
+ * wake-up (see FL_PARALLEL_MIN_ELEMS) run on the calling thread with no OpenMP call.
+ * The kernels never touch Python objects: call them without the GIL.
+ *
+ * All sizes and indices are int64_t: N*C may exceed 2^31.
+ */
+#ifndef FASTLOSS_H
+#define FASTLOSS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reductions, with PyTorch's meaning. */
+enum {
+    FL_REDUCTION_NONE = 0,
+    FL_REDUCTION_MEAN = 1,
+    FL_REDUCTION_SUM = 2
+};
+
+/* Status codes. */
+enum {
+    FL_OK = 0,
+    FL_ERR_TARGET = 1,   /* a class target outside [0, C) that is not ignore_index */
+    FL_ERR_NOMEM = 2,    /* could not allocate the per-block partial sums */
+    FL_ERR_ARG = 3       /* an invalid size, reduction or pointer combination */
+};
+
+/*
+ * Softmax cross-entropy over logits x (N, C), row-major, with class targets t (N,).
+ *
+ *   lse_i  = m_i + log(sum_j exp(x_ij - m_i)),  m_i = max_j x_ij   (log-sum-exp, max subtracted)
+ *   loss_i = lse_i - x_{i,t_i}                                     (0 for ignored rows)
+ *   grad_ij = s_i * (softmax(x_i)_j - [j == t_i])                  (0 for ignored rows)
+ *
+ * where s_i = grad_scale * grad_per_sample[i] (or grad_scale), and for MEAN
+ * s_i = grad_scale / n_valid, n_valid = number of rows with t_i != ignore_index.
+ * MEAN of zero valid rows is 0/0 = NaN, as in PyTorch.
+ *
+ * Per row: one pass finds the maximum, one pass computes exp(x - m) into the
+ * gradient row (used as scratch) while summing in double, one pass scales it
+ * in place (the row is in cache by then). Forward-only skips the stores.
+ * NaN anywhere in a row makes its loss and gradient NaN.
+ *
+ *   x               IN   (n, c) float32
+ *   target          IN   (n,) int64
+ *   n, c                 sizes, n >= 0, c >= 0
+ *   ignore_index         rows whose target equals it contribute nothing
+ *   reduction            FL_REDUCTION_*
+ *   grad_scale           upstream scalar gradient
+ *   grad_per_sample IN   (n,) float32 upstream gradient per row, or NULL (NONE only)
+ *   loss_out        OUT  (n,) float32 per-row losses, or NULL (NONE only)
+ *   loss_reduced    OUT  scalar double, or NULL (MEAN/SUM only)
+ *   grad_out        OUT  (n, c) float32, or NULL; may equal x
+ *   n_threads            >= 1
+ *   bad_row         OUT  on FL_ERR_TARGET, the smallest row whose target is out of range
+ *
+ * Out-of-range targets are detected inside the main pass: the offending rows are
+ * skipped (their gradient row zeroed) and FL_ERR_TARGET returned; other outputs
+ * are then unspecified.
+ */
+int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                         int64_t ignore_index, int reduction, float grad_scale,
+                         const float *grad_per_sample, float *loss_out,
+                         double *loss_reduced, float *grad_out, int n_threads,
+                         int64_t *bad_row);
+
+/*
+ * Binary cross-entropy with logits, elementwise over n elements (any shape, flattened).
+ *
+ *   loss_i = (x_i > 0 ? x_i * (1 - y_i) : -x_i * y_i) + log1p(exp(-|x_i|))
+ *   grad_i = s_i * (sigmoid(x_i) - y_i)
+ *
+ * This is max(x, 0) - x*y + log1p(exp(-|x|)) written so that neither branch
+ * cancels (x*(1-y) for x > 0, -x*y otherwise) and exp never sees a positive
+ * argument; sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) otherwise, with the same
+ * e = exp(-|x|), so it never overflows. MEAN divides by n (NaN for n == 0).
+ *
+ *   x, y            IN   (n,) float32 logits and targets
+ *   grad_per_sample IN   (n,) float32 upstream gradient, or NULL (NONE only)
+ *   loss_out        OUT  (n,) float32, or NULL;  loss_reduced OUT double, or NULL
+ *   grad_out        OUT  (n,) float32, or NULL; may equal x
+ */
+int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
+                      float grad_scale, const float *grad_per_sample, float *loss_out,
+                      double *loss_reduced, float *grad_out, int n_threads);
+
+/*
+ * Mean squared error, elementwise over n elements.
+ *
+ *   loss_i = (x_i - y_i)^2,   grad_i = s_i * 2 (x_i - y_i)
+ *
+ * Arguments as for fl_bce_logits_f32.
+ */
+int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction,
+               float grad_scale, const float *grad_per_sample, float *loss_out,
+               double *loss_reduced, float *grad_out, int n_threads);
+
+/* 1 when the library was compiled with OpenMP, 0 when it runs serially. */
+int fl_openmp_enabled(void);
+
+/* Threads the OpenMP runtime would use by default (1 without OpenMP). */
+int fl_omp_max_threads(void);
+
+/*
+ * Runtime dispatch. The library carries one copy of the hot loops per
+ * instruction set it was compiled for and picks the best one the CPU supports
+ * on first use. fl_set_isa("baseline" | "avx2" | "avx512" | "auto") forces a
+ * path: returns FL_OK, or FL_ERR_ARG when that path is unknown, not compiled
+ * in, or not supported by this CPU. fl_isa_name() names the path in use.
+ * fl_isa_available(name) says whether fl_set_isa(name) would succeed.
+ */
+int fl_set_isa(const char *name);
+const char *fl_isa_name(void);
+int fl_isa_available(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTLOSS_H */

@@ -1,0 +1,225 @@
+/*
+ * fl_internal.h -- shared by the fastloss C sources; not installed.
+ *
+ * Design note
+ * -----------
+ * Each loss family file (cross_entropy.c, bce.c, mse.c) holds two things:
+ *
+ *   1. its hot loops, written once in plain C with `#pragma omp simd`, as a
+ *      "block kernel" that processes one fixed block of the problem and returns
+ *      that block's partial loss sum in double. The build compiles each family
+ *      file once per instruction set (baseline, avx2+fma, avx512), with that
+ *      ISA's flags and -DFL_ISA=<name>; FL_FN(name) gives each copy its suffix.
+ *   2. its public entry point (fl_<loss>_f32), compiled only in the baseline
+ *      copy (FL_BUILD_ENTRY): it checks arguments, computes the mean's
+ *      denominator, and hands the block kernel of the dispatched ISA to
+ *      fl_run_blocks (runtime.c), which owns threading and the fixed-order
+ *      combine.
+ *
+ * The math helpers below are branch-free (ternaries become blends) so that the
+ * loops calling them vectorise; GCC needs -fno-trapping-math for that, which
+ * changes no IEEE result. Never -ffast-math: it would break NaN/Inf handling.
+ */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#include "fastloss.h"
+
+#if defined(_MSC_VER)
+#define FL_RESTRICT __restrict
+#define FL_INLINE static __forceinline
+#else
+#define FL_RESTRICT __restrict__
+#define FL_INLINE static inline __attribute__((always_inline))
+#endif
+
+#if defined(_OPENMP) || defined(FL_OPENMP_SIMD)
+#define FL_PRAGMA(x) _Pragma(#x)
+#define FL_SIMD FL_PRAGMA(omp simd)
+#define FL_SIMD_SUM(v) FL_PRAGMA(omp simd reduction(+:v))
+#define FL_SIMD_MAX(v) FL_PRAGMA(omp simd reduction(max:v))
+#else
+#define FL_SIMD
+#define FL_SIMD_SUM(v)
+#define FL_SIMD_MAX(v)
+#endif
+
+#ifndef FL_ISA
+#define FL_ISA baseline
+#endif
+#define FL_CAT_(a, b) a##_##b
+#define FL_CAT(a, b) FL_CAT_(a, b)
+/* FL_FN(fl_ce_block) -> fl_ce_block_avx2 in the avx2 copy, and so on. */
+#define FL_FN(name) FL_CAT(name, FL_ISA)
+
+/* Elements per block for the elementwise losses, and the target block size (in
+ * elements) for the row-wise ones. 16384 floats = 64 KiB: large enough that the
+ * per-block overhead vanishes, small enough that 2^24 elements give 1024 blocks
+ * to balance over threads. Fixed: it must never depend on the thread count. */
+#define FL_BLOCK_ELEMS ((int64_t)16384)
+
+/* Below this many elements a call runs on the calling thread: waking the
+ * OpenMP pool costs a few microseconds, more than the whole computation. */
+#define FL_PARALLEL_MIN_ELEMS ((int64_t)32768)
+
+/* ------------------------------------------------------------------------ */
+/* Block kernels and their shared context.                                   */
+
+/* A block kernel: process block `block` of the problem described by ctx,
+ * return its partial loss sum (0 when no loss is wanted). A kernel that finds
+ * an invalid target sets *bad to the smallest offending index in its block
+ * (it starts at -1). */
+typedef double (*fl_block_fn)(const void *ctx, int64_t block, int64_t *bad);
+
+typedef struct {
+    const float *x;                 /* IN  (n, c) */
+    const int64_t *target;          /* IN  (n,) */
+    int64_t n, c, ignore_index, rows_per_block;
+    float scale;                    /* upstream scalar, already divided for MEAN */
+    const float *grad_per_sample;   /* IN  (n,) or NULL */
+    float *loss_out;                /* OUT (n,) or NULL */
+    float *grad_out;                /* OUT (n, c) or NULL, may equal x */
+    int want_sum;                   /* return partial sums of the losses */
+} fl_ce_ctx;
+
+typedef struct {
+    const float *x, *y;             /* IN  (n,) */
+    int64_t n;
+    float scale;
+    const float *grad_per_sample;   /* IN  (n,) or NULL */
+    float *loss_out;                /* OUT (n,) or NULL */
+    float *grad_out;                /* OUT (n,) or NULL, may equal x */
+    int want_sum;
+} fl_elem_ctx;
+
+/* The hot loops of one instruction set. */
+typedef struct {
+    const char *name;
+    fl_block_fn ce_block;
+    fl_block_fn bce_block;
+    fl_block_fn mse_block;
+} fl_kernel_table;
+
+/* The table of the dispatched instruction set (runtime.c). */
+const fl_kernel_table *fl_kernels(void);
+
+/*
+ * Run fn over blocks 0..nblocks-1 and add their results in block order.
+ * Parallel (static schedule over blocks) when n_threads > 1, nblocks > 1 and
+ * work_elems >= FL_PARALLEL_MIN_ELEMS; otherwise serial on the calling thread.
+ * The sum is the same bitwise either way. *bad receives the smallest index any
+ * block reported, or -1. Returns FL_OK or FL_ERR_NOMEM.
+ */
+int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
+                  int n_threads, double *total, int64_t *bad);
+
+/*
+ * The entry point shared by the elementwise losses: checks the arguments,
+ * derives the scale (grad_scale / n for MEAN), runs fn over blocks of
+ * FL_BLOCK_ELEMS elements and reduces. fn reads an fl_elem_ctx.
+ */
+int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n,
+                       int reduction, float grad_scale, const float *grad_per_sample,
+                       float *loss_out, double *loss_reduced, float *grad_out,
+                       int n_threads);
+
+/*
+ * Defines the block kernel `fname` of an elementwise loss from its span
+ * function, which must have the signature
+ *   double span(const float *x, const float *y, int64_t n, float scale,
+ *               const float *grad_per_sample, float *loss_out, float *grad_out,
+ *               int has_loss, int has_sum, int has_grad, int has_gps)
+ * and be FL_INLINE: each call below passes constant flags, so the compiler
+ * emits one specialised, vectorised loop per combination of outputs.
+ */
+#define FL_DEFINE_ELEM_BLOCK(fname, span)                                           double fname(const void *vctx, int64_t block, int64_t *bad)                     {                                                                                   const fl_elem_ctx *p = (const fl_elem_ctx *)vctx;                               const int64_t i0 = block * FL_BLOCK_ELEMS;                                      const int64_t m = p->n - i0 < FL_BLOCK_ELEMS ? p->n - i0 : FL_BLOCK_ELEMS;         const float *x = p->x + i0, *y = p->y + i0;                                     const float *gps = p->grad_per_sample ? p->grad_per_sample + i0 : NULL;         float *lo = p->loss_out ? p->loss_out + i0 : NULL;                              float *go = p->grad_out ? p->grad_out + i0 : NULL;                              (void)bad;                                                                      if (!go)                                                                            return lo ? span(x, y, m, 0.0f, NULL, lo, NULL, 1, 0, 0, 0)                               : span(x, y, m, 0.0f, NULL, NULL, NULL, 0, 1, 0, 0);              if (gps)                                                                            return span(x, y, m, p->scale, gps, NULL, go, 0, 0, 1, 1);                  if (lo)                                                                             return span(x, y, m, p->scale, NULL, lo, go, 1, 0, 1, 0);                   return p->want_sum ? span(x, y, m, p->scale, NULL, NULL, go, 0, 1, 1, 0)                            : span(x, y, m, p->scale, NULL, NULL, go, 0, 0, 1, 0);     }
+
+/* Declarations of every compiled copy of the block kernels. */
+#define FL_DECLARE_KERNELS(isa)                                               \
+    double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
+    double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad);
+FL_DECLARE_KERNELS(baseline)
+FL_DECLARE_KERNELS(avx2)
+FL_DECLARE_KERNELS(avx512)
+
+/* ------------------------------------------------------------------------ */
+/* Inline math.                                                               */
+
+FL_INLINE float fl_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+/*
+ * exp(x) for x <= 0, about 1 ulp, branch-free.
+ *
+ * Range reduction x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2; the
+ * rounding uses the "magic bias" trick: adding 1.5*2^23 + 127 to x/ln2 leaves
+ * n + 127 in the low mantissa bits, and shifting those bits left by 23 builds
+ * 2^n directly (no float-to-int conversion, so no undefined behaviour for NaN
+ * or -inf). ln2 is split in two (Cody-Waite) so r is exact to float precision.
+ * exp(r) = 1 + r + r^2 P(r), with P the degree-5 minimax polynomial of the
+ * Cephes library's expf (S. L. Moshier, "Methods and Programs for Mathematical
+ * Functions", 1989).
+ *
+ * Results that would be subnormal (x < ln(2^-126) = -87.3365...) are returned
+ * as 0: the callers add them to sums >= 1 or to float gradients where they
+ * cannot matter. exp(-inf) = 0; NaN passes through.
+ */
+FL_INLINE float fl_exp_nonpos(float x)
+{
+    const float magic = 12582912.0f + 127.0f;   /* 0x1.8p23 + exponent bias */
+    const float t = x * 1.44269504088896341f + magic;
+    const float nf = t - magic;                 /* round(x / ln2), exact */
+    float r = x - nf * 0.693359375f;            /* ln2 high part: exact product */
+    r = r - nf * -2.12194440e-4f;               /* ln2 low part */
+    const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    float e = p * scale;
+    e = (x < -87.33654475f) ? 0.0f : e;
+    return (x != x) ? x : e;
+}
+
+/*
+ * log1p(u) for u in [0, 1] (and NaN), about 1-2 ulp, branch-free.
+ *
+ * w = 1 + u is rounded; c = u - (w - 1) is that rounding error exactly, and
+ * log1p(u) = log(w) + c / w to first order. log(w) for w in [1, 2]: write
+ * w = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact by Sterbenz), and
+ * log(1 + f) = f - f^2/2 + f^3 Q(f), with Q the degree-8 minimax polynomial of
+ * Cephes' logf (Moshier 1989); k ln2 is added in two parts (Cody-Waite).
+ */
+FL_INLINE float fl_log1p_unit(float u)
+{
+    const float w = 1.0f + u;
+    const float c = u - (w - 1.0f);
+    const int big = w > 1.41421356237f;
+    const float m = big ? 0.5f * w : w;
+    const float k = big ? 1.0f : 0.0f;
+    const float f = m - 1.0f;
+    const float z = f * f;
+    float q = 7.0376836292e-2f;
+    q = q * f - 1.1514610310e-1f;
+    q = q * f + 1.1676998740e-1f;
+    q = q * f - 1.2420140846e-1f;
+    q = q * f + 1.4249322787e-1f;
+    q = q * f - 1.6668057665e-1f;
+    q = q * f + 2.0000714765e-1f;
+    q = q * f - 2.4999993993e-1f;
+    q = q * f + 3.3333331174e-1f;
+    float y = q * f * z;
+    y = y + k * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    return (f + y + k * 0.693359375f) + c / w;
+}
+
+#endif /* FL_INTERNAL_H */

@@ -1,0 +1,189 @@
+/*
+ * runtime.c -- threading, the fixed-order block reduction, and ISA dispatch.
+ * Compiled once, with the baseline flags.
+ */
+#include "fl_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int fl_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fl_omp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Blocks.                                                                   */
+
+int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
+                  int n_threads, double *total, int64_t *bad)
+{
+    double sum = 0.0;
+    int64_t first_bad = -1;
+#ifdef _OPENMP
+    if (n_threads > 1 && nblocks > 1 && work_elems >= FL_PARALLEL_MIN_ELEMS) {
+        /* One partial per block, combined below in block order: the result does
+         * not depend on which thread ran which block. */
+        double *partial = (double *)malloc((size_t)nblocks * sizeof(double));
+        int64_t *bads = (int64_t *)malloc((size_t)nblocks * sizeof(int64_t));
+        if (!partial || !bads) {
+            free(partial);
+            free(bads);
+            return FL_ERR_NOMEM;
+        }
+        const int nt = (int64_t)n_threads < nblocks ? n_threads : (int)nblocks;
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t b = 0; b < nblocks; b++) {
+            bads[b] = -1;
+            partial[b] = fn(ctx, b, &bads[b]);
+        }
+        for (int64_t b = 0; b < nblocks; b++) {
+            sum += partial[b];
+            if (first_bad < 0 && bads[b] >= 0)
+                first_bad = bads[b];
+        }
+        free(partial);
+        free(bads);
+        *total = sum;
+        *bad = first_bad;
+        return FL_OK;
+    }
+#else
+    (void)n_threads;
+    (void)work_elems;
+#endif
+    for (int64_t b = 0; b < nblocks; b++) {
+        int64_t block_bad = -1;
+        sum += fn(ctx, b, &block_bad);
+        if (first_bad < 0 && block_bad >= 0)
+            first_bad = block_bad;
+    }
+    *total = sum;
+    *bad = first_bad;
+    return FL_OK;
+}
+
+int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n,
+                       int reduction, float grad_scale, const float *grad_per_sample,
+                       float *loss_out, double *loss_reduced, float *grad_out,
+                       int n_threads)
+{
+    if (n < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
+        reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !y)) ||
+        (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
+        (reduction == FL_REDUCTION_NONE && loss_reduced))
+        return FL_ERR_ARG;
+    const double denom = reduction == FL_REDUCTION_MEAN ? (double)n : 1.0;
+    fl_elem_ctx ctx;
+    ctx.x = x;
+    ctx.y = y;
+    ctx.n = n;
+    ctx.scale = (float)((double)grad_scale / denom);
+    ctx.grad_per_sample = grad_per_sample;
+    ctx.loss_out = loss_out;
+    ctx.grad_out = grad_out;
+    ctx.want_sum = loss_reduced != NULL;
+    double total = 0.0;
+    int64_t bad = -1;
+    const int status = fl_run_blocks(fn, &ctx, (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS,
+                                     n, n_threads, &total, &bad);
+    if (status == FL_OK && loss_reduced)
+        *loss_reduced = total / denom;
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch.                                                                 */
+
+#define FL_TABLE(isa) {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa}
+
+static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline);
+#ifdef FL_HAVE_AVX2
+static const fl_kernel_table fl_table_avx2 = FL_TABLE(avx2);
+#endif
+#ifdef FL_HAVE_AVX512
+static const fl_kernel_table fl_table_avx512 = FL_TABLE(avx512);
+#endif
+
+/* The table for `name` if it is compiled in and this CPU runs it, else NULL. */
+static const fl_kernel_table *fl_table_for(const char *name)
+{
+    if (strcmp(name, "baseline") == 0)
+        return &fl_table_baseline;
+#if defined(FL_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
+    if (strcmp(name, "avx2") == 0) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                   ? &fl_table_avx2 : NULL;
+    }
+#endif
+#if defined(FL_HAVE_AVX512) && (defined(__GNUC__) || defined(__clang__))
+    if (strcmp(name, "avx512") == 0) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                   ? &fl_table_avx512 : NULL;
+    }
+#endif
+    return NULL;
+}
+
+static const fl_kernel_table *fl_best_table(void)
+{
+    static const char *const order[] = {"avx512", "avx2", "baseline"};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const fl_kernel_table *t = fl_table_for(order[i]);
+        if (t)
+            return t;
+    }
+    return &fl_table_baseline;
+}
+
+/* Set once at import (fl_set_isa) before any kernel runs; read-only after. */
+static const fl_kernel_table *fl_current = NULL;
+
+const fl_kernel_table *fl_kernels(void)
+{
+    const fl_kernel_table *t = fl_current;
+    return t ? t : fl_best_table();
+}
+
+int fl_set_isa(const char *name)
+{
+    if (!name || strcmp(name, "auto") == 0) {
+        fl_current = fl_best_table();
+        return FL_OK;
+    }
+    const fl_kernel_table *t = fl_table_for(name);
+    if (!t)
+        return FL_ERR_ARG;
+    fl_current = t;
+    return FL_OK;
+}
+
+const char *fl_isa_name(void)
+{
+    return fl_kernels()->name;
+}
+
+int fl_isa_available(const char *name)
+{
+    return name && fl_table_for(name) != NULL;
+}
