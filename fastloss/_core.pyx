@@ -34,6 +34,7 @@ cdef extern from "fastloss.h" nogil:
     int fl_set_isa(const char *name)
     const char *fl_isa_name()
     int fl_isa_available(const char *name)
+    void fl_math_eval_f32(int which, const float *inp, float *out, int64_t n)
 
 
 cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable, str name) except? NULL:
@@ -142,3 +143,16 @@ def isa_name():
 def isa_available(str name):
     cdef bytes b = name.encode()
     return bool(fl_isa_available(b))
+
+
+def _math_eval(int which, x):
+    """Test hook: the dispatched path's inline exp (0), log1p (1) or log (2) on a float32 array."""
+    import numpy as np
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(a)
+    cdef const float *pa = <const float *>_ptr(a, cnp.NPY_FLOAT32, a.size, False, "x")
+    cdef float *po = <float *>_ptr(out, cnp.NPY_FLOAT32, a.size, True, "out")
+    cdef int64_t n = a.size
+    with nogil:
+        fl_math_eval_f32(which, pa, po, n)
+    return out

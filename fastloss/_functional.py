@@ -60,7 +60,7 @@ def _as_f32(a, name):
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (a float or integer dtype), "
                         f"got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=_F32)
+    return np.asarray(arr, dtype=_F32, order="C")
 
 
 def _check_out(out, x, target):
@@ -87,15 +87,13 @@ def _check_out(out, x, target):
 
 def _grad_output(grad_output, code, shape):
     """(scalar scale, per-sample float32 array or None) for the kernel."""
-    if np.ndim(grad_output) == 0:
-        try:
-            return float(grad_output), None
-        except (TypeError, ValueError):
-            raise TypeError(f"grad_output must be a real number, got {grad_output!r}") from None
-    if code != _NONE:
-        raise ValueError(f"grad_output must be a scalar for a reduced loss, got shape "
-                         f"{np.shape(grad_output)}")
+    if type(grad_output) is float or type(grad_output) is int:
+        return float(grad_output), None
     g = _as_f32(grad_output, "grad_output")
+    if g.ndim == 0:
+        return float(g), None
+    if code != _NONE:
+        raise ValueError(f"grad_output must be a scalar for a reduced loss, got shape {g.shape}")
     if g.shape != shape:
         raise ValueError(f"grad_output has shape {g.shape}, expected the per-sample loss "
                          f"shape {shape}")
@@ -126,6 +124,9 @@ def _run(kernel, x, loss, grad, grad_output, out, target, code, per_sample_shape
 # Cross-entropy.
 
 def _class_target(target, shape, input_shape):
+    if (type(target) is np.ndarray and target.dtype == _I64 and target.shape == shape
+            and target.flags.c_contiguous):
+        return target
     arr = target if type(target) is np.ndarray else np.asarray(target)
     kind = arr.dtype.kind
     if kind not in "iu":
@@ -138,7 +139,7 @@ def _class_target(target, shape, input_shape):
     if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
         i = int(np.argmax(arr > _INT64_MAX))
         raise ValueError(f"target[{i}] = {arr.flat[i]} is out of range")
-    return np.ascontiguousarray(arr, dtype=_I64)
+    return np.asarray(arr, dtype=_I64, order="C")
 
 
 def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing, *,

@@ -17,24 +17,24 @@
  */
 #include "fl_internal.h"
 
-FL_INLINE double bce_span(const float *x, const float *y, int64_t n, float scale,
+FL_INLINE float bce_chunk(const float *x, const float *y, int64_t n, float scale,
                           const float *gps, float *loss_out, float *grad_out,
                           const int has_loss, const int has_sum, const int has_grad,
                           const int has_gps)
 {
-    double acc = 0.0;
+    float acc = 0.0f;
     FL_SIMD_SUM(acc)
     for (int64_t i = 0; i < n; i++) {
         const float xi = x[i], yi = y[i];
         const float e = fl_exp_nonpos(-fabsf(xi));
+        const float r = 1.0f / (1.0f + e);   /* the one division: log1p and sigmoid share it */
         if (has_loss || has_sum) {
-            const float l = (xi > 0.0f ? xi * (1.0f - yi) : -xi * yi) + fl_log1p_unit(e);
+            const float l = (xi > 0.0f ? xi * (1.0f - yi) : -xi * yi) + fl_log1p_unit(e, r);
             if (has_loss)
                 loss_out[i] = l;
             acc += l;
         }
         if (has_grad) {
-            const float r = 1.0f / (1.0f + e);
             const float sig = xi >= 0.0f ? r : e * r;
             grad_out[i] = (sig - yi) * (has_gps ? scale * gps[i] : scale);
         }
@@ -42,7 +42,7 @@ FL_INLINE double bce_span(const float *x, const float *y, int64_t n, float scale
     return acc;
 }
 
-FL_DEFINE_ELEM_BLOCK(FL_FN(fl_bce_block), bce_span)
+FL_DEFINE_ELEM_BLOCK(FL_FN(fl_bce_block), bce_chunk)
 
 #ifdef FL_BUILD_ENTRY
 int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,

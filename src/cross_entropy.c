@@ -19,6 +19,8 @@
 
 #include <stdlib.h>
 
+/* ---- Long rows (c > FL_SHORT_ROW_MAX): one row at a time, vectorised along it. */
+
 FL_INLINE float ce_row_max(const float *x, int64_t c)
 {
     float m = -INFINITY;
@@ -28,30 +30,139 @@ FL_INLINE float ce_row_max(const float *x, int64_t c)
     return m;
 }
 
+/* sum_j exp(x_j - m) over n <= FL_SUM_CHUNK elements, storing the terms in g
+ * when has_store (g may equal x). */
+FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const int has_store)
+{
+    float s = 0.0f;
+    FL_SIMD_SUM(s)
+    for (int64_t j = 0; j < n; j++) {
+        const float e = fl_exp_nonpos(x[j] - m);
+        if (has_store)
+            g[j] = e;
+        s += e;
+    }
+    return s;
+}
+
 /* Returns the row's loss in double. g may be NULL (no gradient) or equal x. */
-FL_INLINE double ce_row(const float *x, int64_t c, int64_t t, float scale, float *g)
+FL_INLINE double ce_long_row(const float *x, int64_t c, int64_t t, float scale, float *g)
 {
     const float m = ce_row_max(x, c);
-    const float xt = x[t];
+    const float xt = x[t];   /* before g overwrites it when g == x */
     double s = 0.0;
+    for (int64_t j = 0; j < c; j += FL_SUM_CHUNK) {
+        const int64_t len = c - j < FL_SUM_CHUNK ? c - j : FL_SUM_CHUNK;
+        s += g ? ce_exp_chunk(x + j, len, m, g + j, 1) : ce_exp_chunk(x + j, len, m, NULL, 0);
+    }
     if (g) {
-        FL_SIMD_SUM(s)
-        for (int64_t j = 0; j < c; j++) {
-            const float e = fl_exp_nonpos(x[j] - m);
-            g[j] = e;
-            s += e;
-        }
         const float k = (float)((double)scale / s);
         FL_SIMD
         for (int64_t j = 0; j < c; j++)
             g[j] *= k;
         g[t] -= scale;
-    } else {
-        FL_SIMD_SUM(s)
-        for (int64_t j = 0; j < c; j++)
-            s += fl_exp_nonpos(x[j] - m);
     }
-    return (double)m + log(s) - (double)xt;
+    return ((double)m - (double)xt) + log(s);
+}
+
+/* ---- Short rows (c <= FL_SHORT_ROW_MAX): FL_TILE_ROWS rows at a time,
+ * vectorised across rows. A row of 10 is too short for a vector loop along it
+ * (prologue, epilogue and horizontal reductions would dominate), so the tile
+ * is transposed into T[j][r] and every step runs down the rows, one SIMD lane
+ * per row: max, exp, sum (in float: at most FL_SHORT_ROW_MAX terms in (0, 1]),
+ * and a vectorised log (fl_log_pos) instead of one libm call per row. */
+
+#define FL_SHORT_ROW_MAX 16
+#define FL_TILE_ROWS 64
+
+/* Rows i0 .. i0+rows-1 (rows <= FL_TILE_ROWS) of c = p->c columns; returns the
+ * sum of their losses. Called with a constant c (see ce_short_rows), so the
+ * loops over j unroll into straight-line code. */
+FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int64_t *bad,
+                               const int64_t c)
+{
+    enum { R = FL_TILE_ROWS };
+    const float *xs = p->x + i0 * c;
+    float *gs = p->grad_out ? p->grad_out + i0 * c : NULL;
+    float T[FL_SHORT_ROW_MAX * R];
+    float m[R], s[R], lg[R], xt[R], k[R];
+    int64_t tg[R];
+
+    for (int64_t j = 0; j < c; j++) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            T[j * R + r] = xs[r * c + j];
+    }
+    FL_SIMD
+    for (int64_t r = 0; r < rows; r++) {
+        m[r] = T[r];
+        s[r] = 0.0f;
+    }
+    for (int64_t j = 1; j < c; j++) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            m[r] = T[j * R + r] > m[r] ? T[j * R + r] : m[r];
+    }
+    for (int64_t j = 0; j < c; j++) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++) {
+            const float e = fl_exp_nonpos(T[j * R + r] - m[r]);
+            T[j * R + r] = e;
+            s[r] += e;
+        }
+    }
+    FL_SIMD
+    for (int64_t r = 0; r < rows; r++)
+        lg[r] = fl_log_pos(s[r]);
+
+    /* Targets: x_t is read from the original row (T now holds exponentials);
+     * invalid or ignored rows get t = -1 and contribute nothing. */
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t t = p->target[i0 + r];
+        const int valid = t >= 0 && t < c && t != p->ignore_index;
+        if (!valid && t != p->ignore_index && *bad < 0)
+            *bad = i0 + r;
+        tg[r] = valid ? t : -1;
+        xt[r] = valid ? xs[r * c + t] : 0.0f;
+        const float sc = p->grad_per_sample ? p->scale * p->grad_per_sample[i0 + r] : p->scale;
+        k[r] = valid ? sc / s[r] : 0.0f;
+    }
+
+    double acc = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        const double loss = tg[r] < 0 ? 0.0 : ((double)m[r] - (double)xt[r]) + (double)lg[r];
+        if (p->loss_out)
+            p->loss_out[i0 + r] = (float)loss;
+        acc += loss;
+    }
+    if (gs) {
+        for (int64_t r = 0; r < rows; r++) {
+            float *g = gs + r * c;
+            for (int64_t j = 0; j < c; j++)
+                g[j] = T[j * R + r] * k[r];
+            if (tg[r] >= 0)
+                g[tg[r]] -= p->grad_per_sample ? p->scale * p->grad_per_sample[i0 + r] : p->scale;
+        }
+    }
+    return acc;
+}
+
+/* Rows r0 .. r1-1 with c <= FL_SHORT_ROW_MAX, one specialisation per c. */
+static double ce_short_rows(const fl_ce_ctx *p, int64_t r0, int64_t r1, int64_t *bad)
+{
+    double acc = 0.0;
+    for (int64_t i = r0; i < r1; i += FL_TILE_ROWS) {
+        const int64_t rows = r1 - i < FL_TILE_ROWS ? r1 - i : FL_TILE_ROWS;
+        switch (p->c) {
+#define FL_CASE(k) case k: acc += ce_short_tile(p, i, rows, bad, k); break;
+        FL_CASE(1) FL_CASE(2) FL_CASE(3) FL_CASE(4) FL_CASE(5) FL_CASE(6) FL_CASE(7)
+        FL_CASE(8) FL_CASE(9) FL_CASE(10) FL_CASE(11) FL_CASE(12) FL_CASE(13) FL_CASE(14)
+        FL_CASE(15) FL_CASE(16)
+#undef FL_CASE
+        default: break;
+        }
+    }
+    return acc;
 }
 
 double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
@@ -61,6 +172,10 @@ double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
     const int64_t r0 = block * p->rows_per_block;
     const int64_t r1 = r0 + p->rows_per_block < p->n ? r0 + p->rows_per_block : p->n;
     double acc = 0.0;
+    if (c >= 1 && c <= FL_SHORT_ROW_MAX) {
+        acc = ce_short_rows(p, r0, r1, bad);
+        return p->want_sum ? acc : 0.0;
+    }
     for (int64_t i = r0; i < r1; i++) {
         const int64_t t = p->target[i];
         float *g = p->grad_out ? p->grad_out + i * c : NULL;
@@ -75,7 +190,7 @@ double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
             continue;
         }
         const float scale = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
-        const double loss = ce_row(p->x + i * c, c, t, scale, g);
+        const double loss = ce_long_row(p->x + i * c, c, t, scale, g);
         if (p->loss_out)
             p->loss_out[i] = (float)loss;
         acc += loss;

@@ -142,6 +142,12 @@ int fl_set_isa(const char *name);
 const char *fl_isa_name(void);
 int fl_isa_available(const char *name);
 
+/*
+ * Test hook: out[i] = f(in[i]) for the dispatched path's inline math, with
+ * which = 0: exp(x) for x <= 0; 1: log1p(u) for u in [0, 1]; 2: log(s), s > 0 normal.
+ */
+void fl_math_eval_f32(int which, const float *in, float *out, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -96,12 +96,17 @@ typedef struct {
     int want_sum;
 } fl_elem_ctx;
 
+/* Test hooks: which inline function fl_math_eval applies. */
+enum { FL_MATH_EXP_NONPOS = 0, FL_MATH_LOG1P_UNIT = 1, FL_MATH_LOG_POS = 2 };
+typedef void (*fl_math_fn)(int which, const float *in, float *out, int64_t n);
+
 /* The hot loops of one instruction set. */
 typedef struct {
     const char *name;
     fl_block_fn ce_block;
     fl_block_fn bce_block;
     fl_block_fn mse_block;
+    fl_math_fn math_eval;
 } fl_kernel_table;
 
 /* The table of the dispatched instruction set (runtime.c). */
@@ -127,22 +132,61 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
                        float *loss_out, double *loss_reduced, float *grad_out,
                        int n_threads);
 
+/* Sums are kept in float vector lanes for FL_SUM_CHUNK elements (at most
+ * FL_SUM_CHUNK / 4 additions per lane, a relative error below 4e-6 in the
+ * worst case and ~1e-7 typically), then added to a double. Per-element double
+ * accumulation costs two conversions and two adds per vector in the hottest
+ * loops; this costs one horizontal add per chunk. */
+#define FL_SUM_CHUNK ((int64_t)256)
+
 /*
- * Defines the block kernel `fname` of an elementwise loss from its span
+ * Defines the block kernel `fname` of an elementwise loss from its chunk
  * function, which must have the signature
- *   double span(const float *x, const float *y, int64_t n, float scale,
+ *   float chunk(const float *x, const float *y, int64_t n, float scale,
  *               const float *grad_per_sample, float *loss_out, float *grad_out,
  *               int has_loss, int has_sum, int has_grad, int has_gps)
- * and be FL_INLINE: each call below passes constant flags, so the compiler
- * emits one specialised, vectorised loop per combination of outputs.
+ * (returning the float sum of its n <= FL_SUM_CHUNK losses) and be FL_INLINE:
+ * each call below passes constant flags, so the compiler emits one
+ * specialised, vectorised loop per combination of outputs. The block kernel
+ * adds the chunk sums in double, in order.
  */
-#define FL_DEFINE_ELEM_BLOCK(fname, span)                                           double fname(const void *vctx, int64_t block, int64_t *bad)                     {                                                                                   const fl_elem_ctx *p = (const fl_elem_ctx *)vctx;                               const int64_t i0 = block * FL_BLOCK_ELEMS;                                      const int64_t m = p->n - i0 < FL_BLOCK_ELEMS ? p->n - i0 : FL_BLOCK_ELEMS;         const float *x = p->x + i0, *y = p->y + i0;                                     const float *gps = p->grad_per_sample ? p->grad_per_sample + i0 : NULL;         float *lo = p->loss_out ? p->loss_out + i0 : NULL;                              float *go = p->grad_out ? p->grad_out + i0 : NULL;                              (void)bad;                                                                      if (!go)                                                                            return lo ? span(x, y, m, 0.0f, NULL, lo, NULL, 1, 0, 0, 0)                               : span(x, y, m, 0.0f, NULL, NULL, NULL, 0, 1, 0, 0);              if (gps)                                                                            return span(x, y, m, p->scale, gps, NULL, go, 0, 0, 1, 1);                  if (lo)                                                                             return span(x, y, m, p->scale, NULL, lo, go, 1, 0, 1, 0);                   return p->want_sum ? span(x, y, m, p->scale, NULL, NULL, go, 0, 1, 1, 0)                            : span(x, y, m, p->scale, NULL, NULL, go, 0, 0, 1, 0);     }
+#define FL_DEFINE_ELEM_BLOCK(fname, chunk)                                          \
+    double fname(const void *vctx, int64_t block, int64_t *bad)                     \
+    {                                                                               \
+        const fl_elem_ctx *p = (const fl_elem_ctx *)vctx;                           \
+        const int64_t i0 = block * FL_BLOCK_ELEMS;                                  \
+        const int64_t i1 = p->n - i0 < FL_BLOCK_ELEMS ? p->n : i0 + FL_BLOCK_ELEMS; \
+        const float sc = p->scale;                                                  \
+        double total = 0.0;                                                         \
+        (void)bad;                                                                  \
+        for (int64_t j = i0; j < i1; j += FL_SUM_CHUNK) {                           \
+            const int64_t m = i1 - j < FL_SUM_CHUNK ? i1 - j : FL_SUM_CHUNK;        \
+            const float *x = p->x + j, *y = p->y + j;                               \
+            const float *gps = p->grad_per_sample ? p->grad_per_sample + j : NULL;  \
+            float *lo = p->loss_out ? p->loss_out + j : NULL;                       \
+            float *go = p->grad_out ? p->grad_out + j : NULL;                       \
+            float part;                                                             \
+            if (!go)                                                                \
+                part = lo ? chunk(x, y, m, sc, NULL, lo, NULL, 1, 0, 0, 0)          \
+                          : chunk(x, y, m, sc, NULL, NULL, NULL, 0, 1, 0, 0);       \
+            else if (gps)                                                           \
+                part = chunk(x, y, m, sc, gps, NULL, go, 0, 0, 1, 1);               \
+            else if (lo)                                                            \
+                part = chunk(x, y, m, sc, NULL, lo, go, 1, 0, 1, 0);                \
+            else                                                                    \
+                part = p->want_sum ? chunk(x, y, m, sc, NULL, NULL, go, 0, 1, 1, 0) \
+                                   : chunk(x, y, m, sc, NULL, NULL, go, 0, 0, 1, 0); \
+            total += part;                                                          \
+        }                                                                           \
+        return total;                                                               \
+    }
 
 /* Declarations of every compiled copy of the block kernels. */
 #define FL_DECLARE_KERNELS(isa)                                               \
     double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
     double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
-    double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad);
+    double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    void fl_math_eval_##isa(int which, const float *in, float *out, int64_t n);
 FL_DECLARE_KERNELS(baseline)
 FL_DECLARE_KERNELS(avx2)
 FL_DECLARE_KERNELS(avx512)
@@ -154,29 +198,32 @@ FL_INLINE float fl_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f)
 FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 
 /*
- * exp(x) for x <= 0, about 1 ulp, branch-free.
+ * exp(x) for x <= 0, within 2 ulp of the exact result, branch-free.
  *
  * Range reduction x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2; the
  * rounding uses the "magic bias" trick: adding 1.5*2^23 + 127 to x/ln2 leaves
  * n + 127 in the low mantissa bits, and shifting those bits left by 23 builds
- * 2^n directly (no float-to-int conversion, so no undefined behaviour for NaN
- * or -inf). ln2 is split in two (Cody-Waite) so r is exact to float precision.
+ * 2^n directly (no float-to-int conversion, so no undefined behaviour for NaN).
+ * ln2 is split in two (Cody-Waite) so r is exact to float precision.
  * exp(r) = 1 + r + r^2 P(r), with P the degree-5 minimax polynomial of the
  * Cephes library's expf (S. L. Moshier, "Methods and Programs for Mathematical
  * Functions", 1989).
  *
- * Results that would be subnormal (x < ln(2^-126) = -87.3365...) are returned
- * as 0: the callers add them to sums >= 1 or to float gradients where they
- * cannot matter. exp(-inf) = 0; NaN passes through.
+ * Underflow: x is first clamped to -88 (NaN passes a clamp written as a
+ * comparison). There n = -127, so the exponent field n + 127 is 0 and 2^n
+ * is built as +0: every x below about -87.34 (where exp would be subnormal),
+ * -inf included, gives exactly 0. NaN propagates through r and p: NaN * 2^n
+ * is NaN whatever the bits of 2^n are.
  */
 FL_INLINE float fl_exp_nonpos(float x)
 {
     const float magic = 12582912.0f + 127.0f;   /* 0x1.8p23 + exponent bias */
+    x = x < -88.0f ? -88.0f : x;
     const float t = x * 1.44269504088896341f + magic;
     const float nf = t - magic;                 /* round(x / ln2), exact */
     float r = x - nf * 0.693359375f;            /* ln2 high part: exact product */
     r = r - nf * -2.12194440e-4f;               /* ln2 low part */
-    const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n */
+    const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n, or +0 */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -184,28 +231,17 @@ FL_INLINE float fl_exp_nonpos(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    float e = p * scale;
-    e = (x < -87.33654475f) ? 0.0f : e;
-    return (x != x) ? x : e;
+    return p * scale;
 }
 
 /*
- * log1p(u) for u in [0, 1] (and NaN), about 1-2 ulp, branch-free.
- *
- * w = 1 + u is rounded; c = u - (w - 1) is that rounding error exactly, and
- * log1p(u) = log(w) + c / w to first order. log(w) for w in [1, 2]: write
- * w = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact by Sterbenz), and
- * log(1 + f) = f - f^2/2 + f^3 Q(f), with Q the degree-8 minimax polynomial of
- * Cephes' logf (Moshier 1989); k ln2 is added in two parts (Cody-Waite).
+ * log(1 + f) + k ln2 for f in [sqrt(1/2) - 1, sqrt(2) - 1] and k a small
+ * integer (as float): log(1 + f) = f - f^2/2 + f^3 Q(f), with Q the degree-8
+ * minimax polynomial of Cephes' logf (Moshier 1989); k ln2 is added in two
+ * parts (Cody-Waite). The core of fl_log1p_unit and fl_log_pos.
  */
-FL_INLINE float fl_log1p_unit(float u)
+FL_INLINE float fl_log_reduced(float f, float k)
 {
-    const float w = 1.0f + u;
-    const float c = u - (w - 1.0f);
-    const int big = w > 1.41421356237f;
-    const float m = big ? 0.5f * w : w;
-    const float k = big ? 1.0f : 0.0f;
-    const float f = m - 1.0f;
     const float z = f * f;
     float q = 7.0376836292e-2f;
     q = q * f - 1.1514610310e-1f;
@@ -219,7 +255,42 @@ FL_INLINE float fl_log1p_unit(float u)
     float y = q * f * z;
     y = y + k * -2.12194440e-4f;
     y = y - 0.5f * z;
-    return (f + y + k * 0.693359375f) + c / w;
+    return (f + y) + k * 0.693359375f;
+}
+
+/*
+ * log1p(u) for u in [0, 1] (and NaN), within 2 ulp, branch-free; inv_w must
+ * be 1 / (1 + u) (callers that also need it, like the sigmoid in BCE, compute
+ * that division once).
+ *
+ * w = 1 + u is rounded; c = u - (w - 1) is that rounding error exactly, and
+ * log1p(u) = log(w) + c / w to first order. log(w) for w in [1, 2]: w = 2^k m
+ * with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact by Sterbenz).
+ */
+FL_INLINE float fl_log1p_unit(float u, float inv_w)
+{
+    const float w = 1.0f + u;
+    const float c = u - (w - 1.0f);
+    const int big = w > 1.41421356237f;
+    const float m = big ? 0.5f * w : w;
+    return fl_log_reduced(m - 1.0f, big ? 1.0f : 0.0f) + c * inv_w;
+}
+
+/*
+ * log(s) for a positive normal float s (and NaN), within 2 ulp, branch-free.
+ * The exponent and mantissa are taken from the bits: s = 2^e m, m in
+ * [sqrt(1/2), sqrt(2)). Used for the log-sum-exp of short rows, where
+ * 1 <= s <= C.
+ */
+FL_INLINE float fl_log_pos(float s)
+{
+    const uint32_t bits = fl_bits_from_f32(s);
+    /* Subtracting the bits of sqrt(1/2) puts the mantissa in [sqrt(1/2), sqrt(2)). */
+    const uint32_t shifted = bits - 0x3f3504f3u;
+    const int32_t e = (int32_t)shifted >> 23;                     /* floor(log2(s / sqrt(1/2))) */
+    const float m = fl_f32_from_bits(bits - ((uint32_t)e << 23)); /* s / 2^e */
+    const float lg = fl_log_reduced(m - 1.0f, (float)e);
+    return s != s ? s : lg;
 }
 
 #endif /* FL_INTERNAL_H */

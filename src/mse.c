@@ -9,12 +9,12 @@
  */
 #include "fl_internal.h"
 
-FL_INLINE double mse_span(const float *x, const float *y, int64_t n, float scale,
+FL_INLINE float mse_chunk(const float *x, const float *y, int64_t n, float scale,
                           const float *gps, float *loss_out, float *grad_out,
                           const int has_loss, const int has_sum, const int has_grad,
                           const int has_gps)
 {
-    double acc = 0.0;
+    float acc = 0.0f;
     FL_SIMD_SUM(acc)
     for (int64_t i = 0; i < n; i++) {
         const float d = x[i] - y[i];
@@ -30,7 +30,7 @@ FL_INLINE double mse_span(const float *x, const float *y, int64_t n, float scale
     return acc;
 }
 
-FL_DEFINE_ELEM_BLOCK(FL_FN(fl_mse_block), mse_span)
+FL_DEFINE_ELEM_BLOCK(FL_FN(fl_mse_block), mse_chunk)
 
 #ifdef FL_BUILD_ENTRY
 int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction,

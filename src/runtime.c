@@ -111,7 +111,8 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
 /* ------------------------------------------------------------------------ */
 /* Dispatch.                                                                 */
 
-#define FL_TABLE(isa) {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa}
+#define FL_TABLE(isa) \
+    {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa, fl_math_eval_##isa}
 
 static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline);
 #ifdef FL_HAVE_AVX2
@@ -186,4 +187,9 @@ const char *fl_isa_name(void)
 int fl_isa_available(const char *name)
 {
     return name && fl_table_for(name) != NULL;
+}
+
+void fl_math_eval_f32(int which, const float *in, float *out, int64_t n)
+{
+    fl_kernels()->math_eval(which, in, out, n);
 }
