@@ -198,7 +198,134 @@ double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
     return p->want_sum ? acc : 0.0;
 }
 
+/* ---- Split rows (c >= FL_SPLIT_MIN_C): the row's chunks are independent units.
+ * Pass 1 (per unit): m_k = max of the chunk, s_k = sum exp(x - m_k), the terms
+ * stored in g. Merge (serial, per row, chunk order): M = max_k m_k,
+ * S = sum_k s_k exp(m_k - M), loss = M + log S - x_t, factor_k = scale exp(m_k - M) / S.
+ * Pass 2 (per unit): g *= factor_k, then g_t -= scale in the target's chunk.
+ * A chunk of only -inf has m_k = -inf: its terms are exp(-inf) = 0, not NaN. */
+
+double FL_FN(fl_ce_split_stats)(const void *vctx, int64_t u, int64_t *bad)
+{
+    const fl_ce_ctx *p = (const fl_ce_ctx *)vctx;
+    const int64_t i = u / p->nchunks, j0 = (u % p->nchunks) * FL_SPLIT_CHUNK;
+    const int64_t len = p->c - j0 < FL_SPLIT_CHUNK ? p->c - j0 : FL_SPLIT_CHUNK;
+    const float *x = p->x + i * p->c + j0;
+    float *g = p->grad_out ? p->grad_out + i * p->c + j0 : NULL;
+    (void)bad;
+    if (p->target[i] == p->ignore_index) {
+        if (g)
+            memset(g, 0, (size_t)len * sizeof(float));
+        p->chunk_max[u] = -INFINITY;
+        p->chunk_sum[u] = 0.0;
+        return 0.0;
+    }
+    const float m = ce_row_max(x, len);
+    const float shift = m == -INFINITY ? 0.0f : m;
+    double s = 0.0;
+    for (int64_t j = 0; j < len; j += FL_SUM_CHUNK) {
+        const int64_t k = len - j < FL_SUM_CHUNK ? len - j : FL_SUM_CHUNK;
+        s += g ? ce_exp_chunk(x + j, k, shift, g + j, 1) : ce_exp_chunk(x + j, k, shift, NULL, 0);
+    }
+    p->chunk_max[u] = m;
+    p->chunk_sum[u] = s;
+    return 0.0;
+}
+
+double FL_FN(fl_ce_split_scale)(const void *vctx, int64_t u, int64_t *bad)
+{
+    const fl_ce_ctx *p = (const fl_ce_ctx *)vctx;
+    const int64_t i = u / p->nchunks, j0 = (u % p->nchunks) * FL_SPLIT_CHUNK;
+    const int64_t len = p->c - j0 < FL_SPLIT_CHUNK ? p->c - j0 : FL_SPLIT_CHUNK;
+    const int64_t t = p->target[i];
+    float *g = p->grad_out + i * p->c + j0;
+    (void)bad;
+    if (t == p->ignore_index)
+        return 0.0;
+    const float k = p->chunk_factor[u];
+    FL_SIMD
+    for (int64_t j = 0; j < len; j++)
+        g[j] *= k;
+    if (t >= j0 && t < j0 + len)
+        g[t - j0] -= p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
+    return 0.0;
+}
+
 #ifdef FL_BUILD_ENTRY
+/* Long rows: validate targets and read x_t first (pass 1 may overwrite x when
+ * g == x), run pass 1, merge per row, run pass 2. Returns the loss sum. */
+static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_row)
+{
+    const int64_t n = ctx->n, c = ctx->c, nch = (c + FL_SPLIT_CHUNK - 1) / FL_SPLIT_CHUNK;
+    const int64_t units = n * nch;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t t = ctx->target[i];
+        if (t != ctx->ignore_index && (t < 0 || t >= c)) {
+            *bad_row = i;
+            return FL_ERR_TARGET;
+        }
+    }
+    float *xt = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    float *cmax = (float *)malloc((size_t)units * sizeof(float));
+    double *csum = (double *)malloc((size_t)units * sizeof(double));
+    float *cfac = (float *)malloc((size_t)units * sizeof(float));
+    int status = (xt && cmax && csum && cfac) ? FL_OK : FL_ERR_NOMEM;
+    if (status == FL_OK) {
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t t = ctx->target[i];
+            xt[i] = t == ctx->ignore_index ? 0.0f : ctx->x[i * c + t];
+        }
+        ctx->nchunks = nch;
+        ctx->chunk_max = cmax;
+        ctx->chunk_sum = csum;
+        ctx->chunk_factor = cfac;
+        double unused = 0.0;
+        int64_t bad = -1;
+        status = fl_run_blocks(fl_kernels()->ce_split_stats, ctx, units, n * c, n_threads,
+                               &unused, &bad);
+    }
+    if (status == FL_OK) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *m = cmax + i * nch;
+            const double *s = csum + i * nch;
+            float loss = 0.0f;
+            if (ctx->target[i] != ctx->ignore_index) {
+                float big = -INFINITY;
+                for (int64_t k = 0; k < nch; k++)
+                    big = m[k] > big ? m[k] : big;
+                double total_s = 0.0;
+                for (int64_t k = 0; k < nch; k++)
+                    total_s += s[k] > 0.0 ? s[k] * exp((double)m[k] - (double)big) : s[k];
+                const double l = ((double)big - (double)xt[i]) + log(total_s);
+                const double scale = ctx->grad_per_sample
+                                         ? (double)(ctx->scale * ctx->grad_per_sample[i])
+                                         : (double)ctx->scale;
+                for (int64_t k = 0; k < nch; k++)
+                    cfac[i * nch + k] = s[k] > 0.0
+                        ? (float)(scale * exp((double)m[k] - (double)big) / total_s)
+                        : (float)(scale * s[k] / total_s);
+                sum += l;
+                loss = (float)l;
+            }
+            if (ctx->loss_out)
+                ctx->loss_out[i] = loss;
+        }
+        *total = sum;
+        if (ctx->grad_out) {
+            double unused = 0.0;
+            int64_t bad = -1;
+            status = fl_run_blocks(fl_kernels()->ce_split_scale, ctx, units, n * c, n_threads,
+                                   &unused, &bad);
+        }
+    }
+    free(xt);
+    free(cmax);
+    free(csum);
+    free(cfac);
+    return status;
+}
+
 int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                          int64_t ignore_index, int reduction, float grad_scale,
                          const float *grad_per_sample, float *loss_out,
@@ -224,6 +351,7 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
     }
 
     fl_ce_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
     ctx.x = x;
     ctx.target = target;
     ctx.n = n;
@@ -236,12 +364,17 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
     ctx.grad_out = grad_out;
     ctx.want_sum = loss_reduced != NULL;
 
-    const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->ce_block, &ctx, nblocks, n * c,
-                                     n_threads, &total, &bad);
-    if (status != FL_OK)
+    int status;
+    if (c >= FL_SPLIT_MIN_C && (n < FL_SPLIT_MAX_ROWS || c >= FL_SPLIT_HUGE_C)) {
+        status = ce_split(&ctx, n_threads, &total, &bad);
+    } else {
+        const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
+        status = fl_run_blocks(fl_kernels()->ce_block, &ctx, nblocks, n * c, n_threads,
+                               &total, &bad);
+    }
+    if (status != FL_OK && status != FL_ERR_TARGET)
         return status;
     if (bad >= 0) {
         if (bad_row)

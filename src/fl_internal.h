@@ -84,7 +84,24 @@ typedef struct {
     float *loss_out;                /* OUT (n,) or NULL */
     float *grad_out;                /* OUT (n, c) or NULL, may equal x */
     int want_sum;                   /* return partial sums of the losses */
+    /* Split rows (c >= FL_SPLIT_MIN_C): unit u = (row u / nchunks, chunk u % nchunks). */
+    int64_t nchunks;
+    float *chunk_max;               /* OUT of pass 1: (n * nchunks,) max of each chunk */
+    double *chunk_sum;              /* OUT of pass 1: sum of exp(x - chunk max) */
+    float *chunk_factor;            /* IN of pass 2: multiplier for each chunk's terms */
 } fl_ce_ctx;
+
+/* Long rows are cut into chunks of FL_SPLIT_CHUNK when there are too few rows
+ * to keep every thread busy (n < FL_SPLIT_MAX_ROWS), or when a row is too big
+ * for the L2 cache anyway (c >= FL_SPLIT_HUGE_C); the chunks' (max, sum) pairs
+ * are merged per row in chunk order (see cross_entropy.c). The split costs a
+ * second trip of the gradient through memory when rows would fit in L2
+ * (measured: 512 x 32768 takes 18% longer split), hence the row limit.
+ * The choice depends on the shape only, never on the thread count. */
+#define FL_SPLIT_CHUNK ((int64_t)16384)
+#define FL_SPLIT_MIN_C (2 * FL_SPLIT_CHUNK)
+#define FL_SPLIT_MAX_ROWS ((int64_t)64)
+#define FL_SPLIT_HUGE_C ((int64_t)262144)
 
 typedef struct {
     const float *x, *y;             /* IN  (n,) */
@@ -106,6 +123,8 @@ typedef struct {
     fl_block_fn ce_block;
     fl_block_fn bce_block;
     fl_block_fn mse_block;
+    fl_block_fn ce_split_stats;
+    fl_block_fn ce_split_scale;
     fl_math_fn math_eval;
 } fl_kernel_table;
 
@@ -186,6 +205,8 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
     double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
     double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_ce_split_stats_##isa(const void *ctx, int64_t unit, int64_t *bad); \
+    double fl_ce_split_scale_##isa(const void *ctx, int64_t unit, int64_t *bad); \
     void fl_math_eval_##isa(int which, const float *in, float *out, int64_t n);
 FL_DECLARE_KERNELS(baseline)
 FL_DECLARE_KERNELS(avx2)

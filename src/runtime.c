@@ -112,7 +112,8 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
 /* Dispatch.                                                                 */
 
 #define FL_TABLE(isa) \
-    {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa, fl_math_eval_##isa}
+    {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa, \
+     fl_ce_split_stats_##isa, fl_ce_split_scale_##isa, fl_math_eval_##isa}
 
 static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline);
 #ifdef FL_HAVE_AVX2
