@@ -1,0 +1,554 @@
+"""Plain float64 NumPy reference implementations of the fastloss losses.
+
+These functions are the executable documentation of the maths that the C
+kernels implement.  They favour clarity over speed: every input is converted
+to float64 once, and every formula is written the way it appears in the
+docstring.  The semantics follow ``torch.nn.functional`` (argument names,
+defaults, ``ignore_index``, the denominator of ``'mean'``, label smoothing,
+``pos_weight``), and the test-suite checks them against PyTorch and against
+finite differences.
+
+Each loss comes in two functions:
+
+``<loss>(input, target, ..., reduction="mean")``
+    The loss: a Python ``float`` for ``'mean'`` and ``'sum'``, a float64
+    array of per-sample losses for ``'none'``.
+``<loss>_grad(input, target, ..., reduction="mean", grad_output=1.0)``
+    ``grad_output`` times the gradient of the loss with respect to
+    ``input``: a float64 array of ``input``'s shape.  ``grad_output`` is a
+    scalar for ``'mean'`` and ``'sum'``; for ``'none'`` it is an array of
+    the per-sample-loss shape (a scalar is broadcast), so the result is the
+    gradient of ``sum(grad_output * loss)``.
+
+Notes
+-----
+Everything is computed in float64 with NumPy's own ``exp``/``log``; the
+reference is not meant to be fast, only unambiguous.  Non-finite inputs
+propagate the way the formulas make them propagate (a NaN logit gives a NaN
+loss and NaN gradients for its row), which is also what PyTorch does.
+"""
+
+import numpy as np
+
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "mse_loss",
+    "mse_loss_grad",
+]
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------
+
+
+def _check_reduction(reduction):
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
+        )
+
+
+def _real_float64(name, value):
+    """``value`` as a float64 array; booleans, complex numbers, objects refused."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {array.dtype}"
+        )
+    return array.astype(np.float64)
+
+
+def _same_shape(input, target):
+    if input.shape != target.shape:
+        raise ValueError(
+            f"target shape {target.shape} does not match input shape "
+            f"{input.shape}"
+        )
+
+
+def _reduce(loss, reduction, denominator):
+    """Apply ``reduction`` to the per-sample ``loss``.
+
+    ``'mean'`` divides the sum by ``denominator``; ``0 / 0`` gives NaN, as in
+    PyTorch (an empty batch, or every row ignored).
+    """
+    if reduction == "none":
+        return loss
+    total = float(np.sum(loss))
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.float64(total) / np.float64(denominator))
+
+
+def _grad_scale(grad_output, reduction, per_sample_shape, denominator):
+    """The factor multiplying each per-sample gradient.
+
+    ``'none'``: ``grad_output`` broadcast to the per-sample shape;
+    ``'sum'``: ``grad_output``; ``'mean'``: ``grad_output / denominator``.
+    """
+    g = _real_float64("grad_output", grad_output)
+    if reduction == "none":
+        try:
+            return np.broadcast_to(g, per_sample_shape)
+        except ValueError:
+            raise ValueError(
+                f"grad_output of shape {g.shape} does not broadcast to the "
+                f"per-sample loss shape {per_sample_shape}"
+            ) from None
+    if g.ndim != 0:
+        raise ValueError(
+            f"grad_output must be a scalar for reduction={reduction!r}, got "
+            f"shape {g.shape}"
+        )
+    if reduction == "sum":
+        return g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return g / np.float64(denominator)
+
+
+def _log1pexp_neg_abs(x):
+    """``log(1 + exp(-|x|))``: ``exp`` of a non-positive number cannot overflow."""
+    return np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))`` without overflow.
+
+    With ``e = exp(-|x|)`` (never above 1): ``sigmoid(x) = 1 / (1 + e)`` for
+    ``x >= 0`` and ``e / (1 + e)`` for ``x < 0``.
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+# ---------------------------------------------------------------------------
+# Cross-entropy with class-index targets
+# ---------------------------------------------------------------------------
+
+
+def _log_softmax(x):
+    """Row-wise ``log_softmax`` of a 2-D array.
+
+    ``log p_ic = z_ic - log(sum_k exp(z_ik))`` with ``z_ic = x_ic - max_k x_ik``:
+    subtracting the row maximum makes every exponent ``<= 0`` so nothing
+    overflows, and the largest term of the sum is exactly 1 so the logarithm
+    never sees 0.  A row holding NaN (or ``+inf``, or only ``-inf``) gives NaN.
+    """
+    with np.errstate(invalid="ignore"):
+        z = x - np.max(x, axis=1, keepdims=True)
+        return z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+
+
+def _prepare_cross_entropy(input, target, weight, ignore_index, label_smoothing):
+    """Validate the arguments and bring them to the batched (N, C) form.
+
+    Returns ``x`` (N, C) float64, ``t`` (N,) int64, ``w`` (C,) float64,
+    ``keep`` (N,) bool (rows whose target is not ``ignore_index``), and
+    whether the input was unbatched.
+    """
+    x = _real_float64("input", input)
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            "target must hold integer class indices, got dtype "
+            f"{t.dtype} (probability targets are not supported)"
+        )
+    unbatched = x.ndim == 1
+    if unbatched:
+        if t.ndim != 0:
+            raise ValueError(
+                "unbatched input of shape (C,) needs a 0-d target, got "
+                f"target shape {t.shape}"
+            )
+        x = x[np.newaxis, :]
+        t = t.reshape(1)
+    elif x.ndim == 2:
+        if t.shape != (x.shape[0],):
+            raise ValueError(
+                f"target shape {t.shape} does not match input shape "
+                f"{x.shape}: expected ({x.shape[0]},)"
+            )
+    else:
+        raise ValueError(
+            f"input must have shape (N, C) or (C,), got shape {x.shape}"
+        )
+    n_classes = x.shape[1]
+    if n_classes == 0:
+        raise ValueError("input must have at least one class")
+    t = t.astype(np.int64)
+
+    if weight is None:
+        w = np.ones(n_classes)
+    else:
+        w = _real_float64("weight", weight)
+        if w.shape != (n_classes,):
+            raise ValueError(
+                f"weight must have shape ({n_classes},), got {w.shape}"
+            )
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"label_smoothing must be in [0, 1], got {label_smoothing!r}"
+        )
+
+    keep = t != ignore_index
+    bad = np.flatnonzero(keep & ((t < 0) | (t >= n_classes)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"target[{i}] = {int(t[i])} is out of range for {n_classes} classes"
+        )
+    return x, t, w, keep, unbatched
+
+
+def _cross_entropy_parts(input, target, weight, ignore_index, label_smoothing):
+    """Per-row losses and the denominator of ``'mean'``."""
+    x, t, w, keep, unbatched = _prepare_cross_entropy(
+        input, target, weight, ignore_index, label_smoothing
+    )
+    n, n_classes = x.shape
+    rows = np.arange(n)
+    safe_t = np.where(keep, t, 0)  # any valid index; ignored rows are masked
+    logp = _log_softmax(x)
+
+    w_t = np.where(keep, w[safe_t], 0.0)
+    # np.where rather than a product: an ignored row's -inf or NaN log-prob
+    # must not leak into its (zero) loss.
+    loss = np.where(keep, -w_t * logp[rows, safe_t], 0.0)
+    if label_smoothing > 0.0:
+        # Skipped when label_smoothing == 0 so that 0 * inf (a -inf logit)
+        # does not turn a finite loss into NaN.
+        with np.errstate(invalid="ignore"):
+            smooth = np.where(keep, -np.sum(w * logp, axis=1) / n_classes, 0.0)
+        loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
+    denominator = np.sum(w_t)
+    return loss, denominator, unbatched
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    ignore_index=-100,
+    reduction="mean",
+    label_smoothing=0.0,
+):
+    r"""Cross-entropy between logits and class-index targets (float64).
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C) or (C,)
+        Unnormalised logits ``x``.  A 1-D input is one unbatched sample.
+    target : array_like of int, shape (N,) or ()
+        Class indices ``t_i`` in ``[0, C)``, or ``ignore_index``.
+    weight : array_like, shape (C,), optional
+        Per-class weights ``w_c``; all ones when omitted.
+    ignore_index : int, default -100
+        Rows whose target equals this value contribute neither loss nor
+        gradient, and are left out of the ``'mean'`` denominator.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    label_smoothing : float in [0, 1], default 0.0
+        ``eps`` below.
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64 per-sample
+        losses, of shape (N,) (shape () for an unbatched input).
+
+    Raises
+    ------
+    TypeError
+        Non-real input, or non-integer target.
+    ValueError
+        Bad shapes, unknown reduction, or a target outside ``[0, C)`` that is
+        not ``ignore_index``.
+
+    Notes
+    -----
+    With ``log p_ic = x_ic - log sum_k exp(x_ik)`` (computed with the row
+    maximum subtracted), the per-sample loss of a kept row is
+
+    .. math::
+
+        \ell_i = (1 - \varepsilon)\,\bigl(-w_{t_i} \log p_{i t_i}\bigr)
+                 + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{ic}\Bigr)
+
+    and 0 for an ignored row.  ``'sum'`` is :math:`\sum_i \ell_i`; ``'mean'``
+    is :math:`\sum_i \ell_i / \sum_{i\,\mathrm{kept}} w_{t_i}` -- the weighted
+    mean, whose denominator is the number of kept rows when ``weight`` is
+    omitted.  The same denominator divides the smoothing term, as in
+    PyTorch.  No kept rows: ``'mean'`` is ``0 / 0 = nan``, ``'sum'`` is 0.
+    """
+    _check_reduction(reduction)
+    loss, denominator, unbatched = _cross_entropy_parts(
+        input, target, weight, ignore_index, label_smoothing
+    )
+    if reduction == "none" and unbatched:
+        return loss.reshape(())
+    return _reduce(loss, reduction, denominator)
+
+
+def cross_entropy_grad(
+    input,
+    target,
+    weight=None,
+    ignore_index=-100,
+    reduction="mean",
+    label_smoothing=0.0,
+    grad_output=1.0,
+):
+    r"""``grad_output`` times the gradient of :func:`cross_entropy` w.r.t. ``input``.
+
+    Parameters
+    ----------
+    input, target, weight, ignore_index, reduction, label_smoothing
+        As in :func:`cross_entropy`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        shape (N,) (shape () unbatched), or a scalar that is broadcast.
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    With ``p_i = softmax(x_i)``, ``e_t`` the one-hot vector of class ``t``
+    and ``W = sum_c w_c``, a kept row has
+
+    .. math::
+
+        \frac{\partial \ell_i}{\partial x_i}
+            = (1 - \varepsilon)\, w_{t_i} (p_i - e_{t_i})
+              + \frac{\varepsilon}{C} (W p_i - w)
+
+    which is multiplied by ``g_i`` = ``grad_output[i]`` (``'none'``),
+    ``grad_output`` (``'sum'``) or ``grad_output / sum_kept w_t``
+    (``'mean'``).  Ignored rows get exactly zero.  When every row is
+    ignored, ``'mean'`` has a NaN loss but a zero gradient: that is what
+    PyTorch's autograd gives, since no row receives the infinite factor
+    ``grad_output / 0``.  (PyTorch does let a NaN or inf *logit* in an
+    ignored row leak into that row's gradient through the softmax backward;
+    this reference, like the kernels, gives such a row zero.)
+    """
+    _check_reduction(reduction)
+    x, t, w, keep, unbatched = _prepare_cross_entropy(
+        input, target, weight, ignore_index, label_smoothing
+    )
+    n, n_classes = x.shape
+    rows = np.arange(n)
+    safe_t = np.where(keep, t, 0)
+    w_t = np.where(keep, w[safe_t], 0.0)
+
+    p = np.exp(_log_softmax(x))
+    local = p.copy()
+    local[rows, safe_t] -= 1.0
+    local *= ((1.0 - label_smoothing) * w_t)[:, np.newaxis]
+    if label_smoothing > 0.0:
+        local += (label_smoothing / n_classes) * (np.sum(w) * p - w)
+
+    if reduction == "none" and unbatched:
+        g = _grad_scale(grad_output, reduction, (), None).reshape(1)
+    else:
+        g = _grad_scale(grad_output, reduction, (n,), np.sum(w_t))
+    g = np.broadcast_to(g, (n,))[:, np.newaxis]
+    with np.errstate(invalid="ignore"):
+        grad = np.where(keep[:, np.newaxis], g * local, 0.0)
+    return grad.reshape(np.shape(input))
+
+
+# ---------------------------------------------------------------------------
+# Binary cross-entropy with logits
+# ---------------------------------------------------------------------------
+
+
+def _prepare_bce(input, target, weight, pos_weight):
+    x = _real_float64("input", input)
+    y = _real_float64("target", target)
+    _same_shape(x, y)
+    w = None if weight is None else _real_float64("weight", weight)
+    p = None if pos_weight is None else _real_float64("pos_weight", pos_weight)
+    try:
+        if w is not None:
+            w = np.broadcast_to(w, x.shape)
+        if p is not None:
+            p = np.broadcast_to(p, x.shape)
+    except ValueError:
+        raise ValueError(
+            f"weight and pos_weight must broadcast to the input shape {x.shape}"
+        ) from None
+    return x, y, w, p
+
+
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, reduction="mean", pos_weight=None
+):
+    r"""Binary cross-entropy of logits ``x`` against targets ``y`` (float64).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Logits ``x``.
+    target : array_like, shape of ``input``
+        Targets ``y``, usually in ``[0, 1]`` (soft targets allowed).
+    weight : array_like, optional
+        Element weights ``w``, broadcast to ``input``'s shape.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    pos_weight : array_like, optional
+        Weight ``q`` of the positive term, broadcast to ``input``'s shape
+        (usually shape (C,) for the last axis).
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``input``'s shape.
+
+    Notes
+    -----
+    Without ``pos_weight``:
+
+    .. math::
+
+        \ell = \max(x, 0) - x y + \log(1 + e^{-|x|})
+
+    which equals :math:`-y \log\sigma(x) - (1-y)\log(1-\sigma(x))` and never
+    exponentiates a positive number.  With ``pos_weight`` (PyTorch's form):
+
+    .. math::
+
+        \ell = (1 - y)\,x + \bigl(1 + (q - 1) y\bigr)
+               \bigl(\log(1 + e^{-|x|}) + \max(-x, 0)\bigr)
+
+    where the last factor is ``softplus(-x) = -log sigmoid(x)``.  ``weight``
+    multiplies ``ell`` elementwise.  ``'mean'`` divides the sum by the
+    number of elements (not by the sum of the weights); an empty input gives
+    NaN.
+    """
+    _check_reduction(reduction)
+    x, y, w, q = _prepare_bce(input, target, weight, pos_weight)
+    if q is None:
+        loss = np.maximum(x, 0.0) - x * y + _log1pexp_neg_abs(x)
+    else:
+        softplus_neg_x = _log1pexp_neg_abs(x) + np.maximum(-x, 0.0)
+        loss = (1.0 - y) * x + (1.0 + (q - 1.0) * y) * softplus_neg_x
+    if w is not None:
+        loss = w * loss
+    return _reduce(loss, reduction, x.size)
+
+
+def binary_cross_entropy_with_logits_grad(
+    input,
+    target,
+    weight=None,
+    reduction="mean",
+    pos_weight=None,
+    grad_output=1.0,
+):
+    r"""``grad_output`` times the gradient of
+    :func:`binary_cross_entropy_with_logits` w.r.t. ``input``.
+
+    Parameters
+    ----------
+    input, target, weight, reduction, pos_weight
+        As in :func:`binary_cross_entropy_with_logits`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``input``'s shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    .. math::
+
+        \frac{\partial \ell}{\partial x}
+            = w \bigl( (1 + (q - 1) y)\,\sigma(x) - q y \bigr)
+
+    which is :math:`w(\sigma(x) - y)` for ``q = 1`` (no ``pos_weight``).  It
+    is multiplied by ``grad_output`` (elementwise for ``'none'``), and
+    divided by the number of elements for ``'mean'``.
+    """
+    _check_reduction(reduction)
+    x, y, w, q = _prepare_bce(input, target, weight, pos_weight)
+    if q is None:
+        local = _sigmoid(x) - y
+    else:
+        local = (1.0 + (q - 1.0) * y) * _sigmoid(x) - q * y
+    if w is not None:
+        local = w * local
+    g = _grad_scale(grad_output, reduction, x.shape, x.size)
+    return g * local
+
+
+# ---------------------------------------------------------------------------
+# Mean squared error
+# ---------------------------------------------------------------------------
+
+
+def mse_loss(input, target, reduction="mean"):
+    r"""Squared error between ``input`` and ``target`` (float64).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+    target : array_like, shape of ``input``
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\ell = (x - y)^2` elementwise; ``'mean'`` divides the sum by the
+    number of elements (NaN for an empty input).
+    """
+    _check_reduction(reduction)
+    x = _real_float64("input", input)
+    y = _real_float64("target", target)
+    _same_shape(x, y)
+    return _reduce((x - y) ** 2, reduction, x.size)
+
+
+def mse_loss_grad(input, target, reduction="mean", grad_output=1.0):
+    r"""``grad_output`` times the gradient of :func:`mse_loss` w.r.t. ``input``.
+
+    Parameters
+    ----------
+    input, target, reduction
+        As in :func:`mse_loss`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``input``'s shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\partial \ell / \partial x = 2 (x - y)`, multiplied by
+    ``grad_output`` (elementwise for ``'none'``) and divided by the number of
+    elements for ``'mean'``.
+    """
+    _check_reduction(reduction)
+    x = _real_float64("input", input)
+    y = _real_float64("target", target)
+    _same_shape(x, y)
+    g = _grad_scale(grad_output, reduction, x.shape, x.size)
+    return g * (2.0 * (x - y))
