@@ -1,106 +1,167 @@
-"""Command line: ``fastloss [info|compare]`` (also ``python -m fastloss``).
+"""Command line: ``fastloss [info | bench [options]]`` (also ``python -m fastloss``).
 
 * ``info``: the build configuration (version, compiler and flags, OpenMP,
   threads, dispatch path).
-* ``compare``: a quick timing of fastloss's fused loss+gradient against the
-  float64 NumPy reference (``fastloss.reference``) and, when installed,
-  PyTorch's forward+backward, on a few shapes. Medians of repeated runs.
-* no argument: both.
+* ``bench``: times fastloss's forward, backward and fused loss+gradient against
+  the memory floor, the float64 NumPy reference and, when installed, PyTorch,
+  JAX and scikit-learn; prints one table per loss and shape (see
+  ``fastloss bench --help`` and fastloss/_bench.py for what is timed and how).
+* no argument: ``info``, then ``bench --quick``.
+
+``compare`` is kept as another name for ``bench --quick``.
 """
 
 import argparse
+import json
+import shlex
 import sys
-import time
-
-import numpy as np
 
 import fastloss
-from fastloss import reference
+
+_EPILOG = """\
+shapes: NxC (e.g. 4096x1000) is a cross-entropy shape; a number of elements
+(2^20, 1048576) is a BCE/MSE shape. Losses get the shapes of their kind.
+Peers that are not installed are left out. Progress goes to stderr, tables to stdout.
+examples:
+  fastloss bench --quick
+  fastloss bench --losses ce --shapes 4096x1000,64x10 --threads 1,2 --json ce.json
+  fastloss bench --losses bce,mse --shapes 2^20 --modes fused --repeats 3
+"""
 
 
-def _median_time(fn, repeats):
-    fn()  # warm-up: page faults, thread-pool start
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def _csv(convert):
+    def parse(text):
+        try:
+            return [convert(x) for x in text.split(",") if x.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
-def _torch_runner(name, x, y):
+def add_bench_arguments(parser):
+    """The options of ``fastloss bench`` (also used by tools/make_benchmarks_md.py)."""
+    from . import _bench
+
+    parser.add_argument("--losses", type=_csv(_bench.canonical_loss), default=None,
+                        help="comma list of cross_entropy (ce), bce_with_logits (bce), mse "
+                             "(default: all)")
+    parser.add_argument("--shapes", type=_csv(_bench.parse_shape), default=None,
+                        help="comma list, e.g. 4096x1000,64x10 or 2^20 (default: the full "
+                             "set, or the small one with --quick)")
+    parser.add_argument("--threads", type=_csv(int), default=None,
+                        help="comma list of thread counts (default: 1,2)")
+    parser.add_argument("--modes", type=_csv(str), default=None,
+                        help="comma list of forward, backward, fused (default: all)")
+    parser.add_argument("--providers", type=_csv(str), default=None,
+                        help="comma list among " + ", ".join(_bench.PROVIDERS)
+                             + " (default: all installed; fastloss and floor always run)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed loops per measurement; the median is reported "
+                             f"(default: {_bench.FULL_TIMING['repeats']}, "
+                             f"{_bench.QUICK_TIMING['repeats']} with --quick)")
+    parser.add_argument("--min-time", type=float, default=None,
+                        help="seconds each timed loop lasts at least (default: "
+                             f"{_bench.FULL_TIMING['min_time']:g}, "
+                             f"{_bench.QUICK_TIMING['min_time']:g} with --quick)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the tracemalloc measurement of allocations")
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, short loops: a smoke run (about half a minute)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+
+def config_from_args(args, quick=None):
+    from . import _bench
+
+    return _bench.Config.make(
+        losses=args.losses, shapes=args.shapes, modes=args.modes, threads=args.threads,
+        providers=args.providers, repeats=args.repeats, min_time=args.min_time,
+        memory=not args.no_memory, quick=args.quick if quick is None else quick)
+
+
+def print_header(report, file=sys.stdout):
+    from . import _bench
+
+    env, cfg = report.env, report.config
+    peers = [f"{name} {env.get(key)}" for name, key in
+             (("torch", "torch"), ("jax", "jax"), ("scikit-learn", "sklearn")) if env.get(key)]
+    print(f"\nfastloss {env['fastloss']['version']} ({env['fastloss']['isa']}, OpenMP "
+          f"{'on' if env['fastloss']['openmp'] else 'OFF'}) on {env['cpu_model']}, "
+          f"{env['cpus_available']} CPUs available", file=file)
+    print(f"numpy {env['numpy']}" + (", " + ", ".join(peers) if peers else "")
+          + f"; threads {','.join(map(str, cfg.threads))}; median of {cfg.repeats} loops "
+          f">= {format(cfg.min_time, 'g')} s each", file=file)
+    for note in _bench.notes(cfg.providers):
+        print(f"  * {note}", file=file)
+    missing = [f"{p} ({_bench.unavailable_reason(p, 'mse', (1,), 'fused')})"
+               for p in cfg.providers if p in ("torch", "jax", "sklearn")
+               and not _bench.installed(p)]
+    if missing:
+        print(f"  * not run: {', '.join(missing)}", file=file)
+    file.flush()
+
+
+def bench(args, quick=None, file=sys.stdout, command=None):
+    from . import _bench
+
     try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        return None
-    torch.set_num_threads(fastloss.get_num_threads())
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    fn = getattr(F, name)
+        config = config_from_args(args, quick)
+    except ValueError as exc:
+        print(f"fastloss bench: {exc}", file=sys.stderr)
+        return 2
+    if args.shapes:
+        used = {s for loss in config.losses for s in config.shapes[loss]}
+        for shape in args.shapes:
+            if tuple(shape) not in used:
+                print(f"fastloss bench: warning: no chosen loss takes shape "
+                      f"{_bench.shape_label(shape)} (NxC shapes are for cross_entropy, element "
+                      "counts for bce_with_logits and mse)", file=sys.stderr)
+    if not any(config.shapes[loss] for loss in config.losses):
+        print("fastloss bench: no shape fits the chosen losses (NxC shapes are for "
+              "cross_entropy, element counts for bce_with_logits and mse)", file=sys.stderr)
+        return 2
 
-    def run():
-        xx = xt.detach().requires_grad_()
-        fn(xx, yt).backward()
-        return xx.grad
+    state = {"header": False}
 
-    return run
+    def print_case(report, loss, shape):
+        if not state["header"]:
+            print_header(report, file)
+            state["header"] = True
+        print("\n" + report.format_text(loss, shape), file=file, flush=True)
 
-
-def _cases(rng):
-    """(label, fastloss loss object, reference (loss, grad), torch name, x, y)."""
-    for n, c in ((64, 10), (4096, 1000), (512, 32768)):
-        x = rng.standard_normal((n, c), dtype=np.float32)
-        t = rng.integers(0, c, n)
-        yield (f"cross_entropy {n}x{c}", fastloss.CrossEntropyLoss(),
-               (reference.cross_entropy, reference.cross_entropy_grad), "cross_entropy", x, t)
-    for n in (2**10, 2**20):
-        x = rng.standard_normal(n, dtype=np.float32)
-        y = rng.random(n, dtype=np.float32)
-        yield (f"bce_with_logits {n}", fastloss.BCEWithLogitsLoss(),
-               (reference.binary_cross_entropy_with_logits,
-                reference.binary_cross_entropy_with_logits_grad),
-               "binary_cross_entropy_with_logits", x, y)
-        yield (f"mse {n}", fastloss.MSELoss(), (reference.mse_loss, reference.mse_loss_grad),
-               "mse_loss", x, y)
-
-
-def compare(repeats=5, file=sys.stdout):
-    rng = np.random.default_rng(0)
-    print(f"\nfused loss+gradient, median of {repeats} runs, "
-          f"{fastloss.get_num_threads()} thread(s), path {fastloss.isa()}", file=file)
-    header = f"{'case':<30} {'fastloss':>11} {'reference':>11} {'speed-up':>9} " \
-             f"{'torch':>11} {'speed-up':>9} {'max |loss diff|':>16}"
-    print(header, file=file)
-    print("-" * len(header), file=file)
-    for label, loss, (ref_loss, ref_grad), torch_name, x, y in _cases(rng):
-        out = np.empty_like(x)
-        t_fl = _median_time(lambda: loss.loss_and_grad(x, y, out=out), repeats)
-        t_ref = _median_time(lambda: (ref_loss(x, y), ref_grad(x, y)), max(1, repeats // 2))
-        value, _ = loss.loss_and_grad(x, y)
-        diff = abs(value - ref_loss(x, y))
-        runner = _torch_runner(torch_name, x, y)
-        if runner is not None:
-            t_t = _median_time(runner, repeats)
-            torch_cols = f"{t_t * 1e3:9.3f}ms {t_t / t_fl:8.1f}x"
-        else:
-            torch_cols = f"{'-':>11} {'-':>9}"
-        print(f"{label:<30} {t_fl * 1e3:9.3f}ms {t_ref * 1e3:9.3f}ms {t_ref / t_fl:8.1f}x "
-              f"{torch_cols} {diff:16.2e}", file=file, flush=True)
+    report = _bench.run(config, progress=not args.no_progress, on_case_done=print_case,
+                        command=command)
+    print(f"\n({report.elapsed_s:.1f} s)", file=file)
+    if getattr(args, "json", None):
+        with open(args.json, "w") as f:
+            json.dump(report.to_dict(), f, indent=1)
+        print(f"results written to {args.json}", file=file)
+    return 0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastloss", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", choices=["info", "compare"],
-                        help="what to run (default: both)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
-    parser.add_argument("--threads", type=int, default=None, help="threads for fastloss")
+    parser = argparse.ArgumentParser(
+        prog="fastloss", description=__doc__.split("\n\n")[0],
+        epilog="no command: info, then bench --quick")
+    sub = parser.add_subparsers(dest="command", metavar="{info,bench}")
+    sub.add_parser("info", help="print the build configuration")
+    for name, kw in (("bench", {"help": "time fastloss against its peers and the memory floor"}),
+                     ("compare", {})):  # compare: the old name, = bench --quick
+        p = sub.add_parser(name, epilog=_EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+        add_bench_arguments(p)
+        p.add_argument("--json", metavar="FILE",
+                       help="also write the machine, versions, settings and every raw "
+                            "timing as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["fastloss"] + argv)
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        fastloss.set_num_threads(args.threads)
     if args.command in (None, "info"):
         fastloss.show_config()
-    if args.command in (None, "compare"):
-        compare(repeats=args.repeats)
+    if args.command is None:
+        args = parser.parse_args(["bench", "--quick"])
+    if args.command in ("bench", "compare"):
+        return bench(args, quick=True if args.command == "compare" else None, command=command)
     return 0
 
 
