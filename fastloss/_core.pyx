@@ -5,7 +5,7 @@ It only checks what the C relies on (dtype, contiguity, sizes, writeability),
 releases the GIL, calls C, and turns a status code into an exception. The
 Python layer (fastloss/_functional.py) validates user input and allocates outputs.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int8_t, int64_t
 
 cimport numpy as cnp
 
@@ -18,11 +18,17 @@ cdef extern from "fastloss.h" nogil:
         FL_ERR_TARGET
         FL_ERR_NOMEM
         FL_ERR_ARG
+    ctypedef struct fl_ce_options:
+        const float *weight
+        float label_smoothing
+        float z_loss
+        float *lse_out
+        int8_t *correct_out
     int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                              int64_t ignore_index, int reduction, float grad_scale,
-                             const float *grad_per_sample, float *loss_out,
-                             double *loss_reduced, float *grad_out, int n_threads,
-                             int64_t *bad_row)
+                             const fl_ce_options *opts, const float *grad_per_sample,
+                             float *loss_out, double *loss_reduced, float *grad_out,
+                             int n_threads, int64_t *bad_row)
     int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
                           float grad_scale, const float *grad_per_sample, float *loss_out,
                           double *loss_reduced, float *grad_out, int n_threads)
@@ -61,9 +67,16 @@ cdef inline int _check_status(int status) except -1:
     return 0
 
 
-def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, int reduction,
+def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, weight,
+                  float label_smoothing, float z_loss, lse_out, correct_out, int reduction,
                   float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
     """Returns the reduced loss (MEAN/SUM) or None; raises on an invalid target."""
+    cdef fl_ce_options opts
+    opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
+    opts.label_smoothing = label_smoothing
+    opts.z_loss = z_loss
+    opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, n, True, "lse_out")
+    opts.correct_out = <int8_t *>_ptr(correct_out, cnp.NPY_INT8, n, True, "correct_out")
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n * c, False, "input")
     cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, n, False, "target")
     cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
@@ -75,8 +88,8 @@ def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, int red
     cdef int status
     cdef double *pr = &reduced if reduction != 0 else NULL
     with nogil:
-        status = fl_cross_entropy_f32(px, pt, n, c, ignore_index, reduction, grad_scale, pg,
-                                      pl, pr, po, n_threads, &bad)
+        status = fl_cross_entropy_f32(px, pt, n, c, ignore_index, reduction, grad_scale, &opts,
+                                      pg, pl, pr, po, n_threads, &bad)
     if status == FL_ERR_TARGET:
         value = int(pt[bad])
         raise ValueError(

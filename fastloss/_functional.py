@@ -142,12 +142,49 @@ def _class_target(target, shape, input_shape):
     return np.asarray(arr, dtype=_I64, order="C")
 
 
-def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing, *,
-                       loss=True, grad=False, grad_output=1.0, out=None):
-    if weight is not None:
-        _not_yet("cross_entropy(weight=...)")
-    if label_smoothing != 0.0:
-        _not_yet("cross_entropy(label_smoothing=...)")
+def _real_scalar(value, name, low=None, high=None):
+    """A finite Python float in [low, high], or a clear error naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or (low is not None and value < low) or (
+            high is not None and value > high):
+        bounds = f" in [{low}, {high}]" if high is not None else (
+            f" >= {low}" if low is not None else "")
+        raise ValueError(f"{name} must be a finite number{bounds}, got {value}")
+    return value
+
+
+def _class_weight(weight, c):
+    """Class weights as a float32 (C,) array of finite values, or None."""
+    if weight is None:
+        return None
+    w = _as_f32(weight, "weight")
+    if w.shape != (c,):
+        raise ValueError(f"weight must have shape ({c},) (one weight per class), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError("weight must be finite (it holds NaN or inf)")
+    return w
+
+
+def _per_sample_buffer(buf, shape, name):
+    """A caller's float32 output of the per-sample shape (lse_out)."""
+    if buf is None:
+        return None
+    if not isinstance(buf, np.ndarray) or buf.dtype != _F32:
+        raise TypeError(f"{name} must be a float32 numpy.ndarray")
+    if buf.shape != shape:
+        raise ValueError(f"{name} has shape {buf.shape}, expected {shape}")
+    if not buf.flags.c_contiguous or not buf.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous and writeable")
+    return buf
+
+
+def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing,
+                       z_loss=0.0, *, loss=True, grad=False, grad_output=1.0, out=None,
+                       lse_out=None, return_correct=False):
+    eps = _real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    z_loss = _real_scalar(z_loss, "z_loss", 0.0)
     try:
         ignore_index = operator.index(ignore_index)
     except TypeError:
@@ -166,22 +203,36 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
     else:
         _not_yet(f"cross_entropy on K-dimensional input (got input of shape {x.shape})")
     t = _class_target(target, shape, x.shape)
-    return _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
-                x, t, n, c, ignore_index)
+    w = _class_weight(weight, c)
+    lse_out = _per_sample_buffer(lse_out, shape, "lse_out")
+    correct = np.empty(shape, np.int8) if return_correct else None
+    result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
+                  x, t, n, c, ignore_index, w, eps, z_loss, lse_out, correct)
+    if not return_correct:
+        return result
+    n_correct = int(np.count_nonzero(correct))
+    return (*result, n_correct) if isinstance(result, tuple) else (result, n_correct)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
-                  reduce=None, reduction="mean", label_smoothing=0.0):
+                  reduce=None, reduction="mean", label_smoothing=0.0, *, z_loss=0.0,
+                  lse_out=None, return_correct=False):
     r"""Softmax cross-entropy between logits and class indices (``torch.nn.functional.cross_entropy``).
 
     .. math::
 
-        \ell_i = \log \sum_j e^{x_{ij}} - x_{i, t_i}
-               = m_i + \log \sum_j e^{x_{ij} - m_i} - x_{i,t_i}, \quad m_i = \max_j x_{ij}
+        \mathrm{lse}_i = m_i + \log \sum_j e^{x_{ij} - m_i}, \quad m_i = \max_j x_{ij}
 
-    Rows whose target equals ``ignore_index`` contribute 0 and are left out of
-    the mean's denominator: ``'mean'`` is :math:`\sum_i \ell_i / n_{valid}` with
-    :math:`n_{valid}` the number of non-ignored rows (NaN when it is 0).
+        \ell_i = (1 - \varepsilon)\, w_{t_i} (\mathrm{lse}_i - x_{i,t_i})
+               + \frac{\varepsilon}{C} \sum_c w_c (\mathrm{lse}_i - x_{ic})
+               + z\, \mathrm{lse}_i^2
+
+    with :math:`w` the class weights (all 1 without ``weight``),
+    :math:`\varepsilon` the label smoothing and :math:`z` the z-loss (PaLM). This
+    is PyTorch's formula, weights inside the smoothing sum included. Rows whose
+    target equals ``ignore_index`` contribute 0 and are left out of the mean's
+    denominator: ``'mean'`` is :math:`\sum_i \ell_i / \sum_{i\, kept} w_{t_i}`
+    (the number of kept rows without weights; NaN when it is 0).
 
     Parameters
     ----------
@@ -190,18 +241,29 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         or memory layout is converted to one once (a copy).
     target : array_like of int, shape (N,) or ()
         Class indices in ``[0, C)``, or ``ignore_index``. Any integer dtype.
-    weight, label_smoothing
-        Not supported yet: passing them raises ``NotImplementedError``.
+    weight : array_like, shape (C,), optional
+        Finite class weights.
     size_average, reduce
         Deprecated (as in PyTorch); they override ``reduction`` when given.
     ignore_index : int, default -100
     reduction : {'mean', 'sum', 'none'}, default 'mean'
+    label_smoothing : float in [0, 1], default 0.0
+    z_loss : float >= 0, keyword-only, default 0.0
+        Adds ``z_loss * lse**2`` per kept row (not weighted), as in PaLM and
+        Liger-Kernel; its gradient comes from the same pass.
+    lse_out : float32 ndarray of shape (N,) (``()`` unbatched), keyword-only, optional
+        Filled with each row's log-sum-exp (NaN for ignored rows), at no extra cost.
+    return_correct : bool, keyword-only, default False
+        Also return the number of rows whose ``argmax`` (first maximum, as
+        ``torch.argmax``) equals the target, computed in the same pass; rows
+        holding NaN never count.
 
     Returns
     -------
     float or ndarray
         A Python float for 'mean' and 'sum' (accumulated in double); a float32
-        array of shape (N,) (or ``()`` for unbatched input) for 'none'.
+        array of shape (N,) (or ``()`` for unbatched input) for 'none'. With
+        ``return_correct``, a tuple ``(loss, num_correct)``.
 
     Raises
     ------
@@ -212,7 +274,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         Non-numeric input, or a target that is not integer.
     """
     _, code = _reduction(reduction, size_average, reduce)
-    return _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing)
+    return _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing,
+                              z_loss, lse_out=lse_out, return_correct=return_correct)
 
 
 # --------------------------------------------------------------------------

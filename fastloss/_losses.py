@@ -58,15 +58,28 @@ class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy; see :func:`fastloss.cross_entropy`."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                 reduction="mean", label_smoothing=0.0):
+                 reduction="mean", label_smoothing=0.0, *, z_loss=0.0):
         super().__init__(size_average, reduce, reduction)
         self.weight = weight
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
+        self.z_loss = z_loss
 
     def _run(self, input, target, **mode):
         return _run_cross_entropy(input, target, self.weight, self.ignore_index, self._code,
-                                  self.label_smoothing, **mode)
+                                  self.label_smoothing, self.z_loss, **mode)
+
+    def forward(self, input, target, *, lse_out=None, return_correct=False):
+        """The loss; with ``return_correct``, ``(loss, num_correct)``. ``lse_out``
+        receives each row's log-sum-exp (see :func:`fastloss.cross_entropy`)."""
+        return self._run(input, target, lse_out=lse_out, return_correct=return_correct)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input, target, out=None, *, lse_out=None, return_correct=False):
+        """(loss, grad), or (loss, grad, num_correct) with ``return_correct``."""
+        return self._run(input, target, grad=True, out=out, lse_out=lse_out,
+                         return_correct=return_correct)
 
     def __repr__(self):
         return (f"CrossEntropyLoss(ignore_index={self.ignore_index}, "

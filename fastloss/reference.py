@@ -207,7 +207,14 @@ def _prepare_cross_entropy(input, target, weight, ignore_index, label_smoothing)
     return x, t, w, keep, unbatched
 
 
-def _cross_entropy_parts(input, target, weight, ignore_index, label_smoothing):
+def _logsumexp_rows(x):
+    """Row-wise log-sum-exp with the maximum subtracted (float64)."""
+    m = np.max(x, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (m + np.log(np.sum(np.exp(x - m), axis=1, keepdims=True)))[:, 0]
+
+
+def _cross_entropy_parts(input, target, weight, ignore_index, label_smoothing, z_loss=0.0):
     """Per-row losses and the denominator of ``'mean'``."""
     x, t, w, keep, unbatched = _prepare_cross_entropy(
         input, target, weight, ignore_index, label_smoothing
@@ -227,6 +234,9 @@ def _cross_entropy_parts(input, target, weight, ignore_index, label_smoothing):
         with np.errstate(invalid="ignore"):
             smooth = np.where(keep, -np.sum(w * logp, axis=1) / n_classes, 0.0)
         loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
+    if z_loss > 0.0:
+        # PaLM's auxiliary z-loss, z * lse^2 per kept row (not class-weighted).
+        loss = loss + np.where(keep, z_loss * _logsumexp_rows(x) ** 2, 0.0)
     denominator = np.sum(w_t)
     return loss, denominator, unbatched
 
@@ -238,6 +248,8 @@ def cross_entropy(
     ignore_index=-100,
     reduction="mean",
     label_smoothing=0.0,
+    *,
+    z_loss=0.0,
 ):
     r"""Cross-entropy between logits and class-index targets (float64).
 
@@ -255,6 +267,9 @@ def cross_entropy(
     reduction : {'mean', 'sum', 'none'}, default 'mean'
     label_smoothing : float in [0, 1], default 0.0
         ``eps`` below.
+    z_loss : float >= 0, keyword-only, default 0.0
+        Adds ``z_loss * lse_i**2`` to each kept row (PaLM's z-loss), with
+        ``lse_i = log sum_c exp(x_ic)``.
 
     Returns
     -------
@@ -288,7 +303,7 @@ def cross_entropy(
     """
     _check_reduction(reduction)
     loss, denominator, unbatched = _cross_entropy_parts(
-        input, target, weight, ignore_index, label_smoothing
+        input, target, weight, ignore_index, label_smoothing, z_loss
     )
     if reduction == "none" and unbatched:
         return loss.reshape(())
@@ -303,6 +318,8 @@ def cross_entropy_grad(
     reduction="mean",
     label_smoothing=0.0,
     grad_output=1.0,
+    *,
+    z_loss=0.0,
 ):
     r"""``grad_output`` times the gradient of :func:`cross_entropy` w.r.t. ``input``.
 
@@ -329,6 +346,7 @@ def cross_entropy_grad(
         \frac{\partial \ell_i}{\partial x_i}
             = (1 - \varepsilon)\, w_{t_i} (p_i - e_{t_i})
               + \frac{\varepsilon}{C} (W p_i - w)
+              + 2 z\, \mathrm{lse}_i\, p_i
 
     which is multiplied by ``g_i`` = ``grad_output[i]`` (``'none'``),
     ``grad_output`` (``'sum'``) or ``grad_output / sum_kept w_t``
@@ -354,6 +372,8 @@ def cross_entropy_grad(
     local *= ((1.0 - label_smoothing) * w_t)[:, np.newaxis]
     if label_smoothing > 0.0:
         local += (label_smoothing / n_classes) * (np.sum(w) * p - w)
+    if z_loss > 0.0:
+        local += (2.0 * z_loss * _logsumexp_rows(x))[:, np.newaxis] * p
 
     if reduction == "none" and unbatched:
         g = _grad_scale(grad_output, reduction, (), None).reshape(1)

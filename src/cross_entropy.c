@@ -31,38 +31,159 @@ FL_INLINE float ce_row_max(const float *x, int64_t c)
 }
 
 /* sum_j exp(x_j - m) over n <= FL_SUM_CHUNK elements, storing the terms in g
- * when has_store (g may equal x). */
-FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const int has_store)
+ * when has_store (g may equal x). With has_sd, also *sd += sum_j w_j (m - x_j)
+ * (w_j = 1 when w is NULL): the label-smoothing term, shifted by the max so
+ * that it is a sum of non-negative terms (no cancellation). */
+FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const int has_store,
+                             const int has_sd, const float *w, float *sd)
 {
-    float s = 0.0f;
-    FL_SIMD_SUM(s)
+    float s = 0.0f, d_sum = 0.0f;
+    FL_SIMD_SUM2(s, d_sum)
     for (int64_t j = 0; j < n; j++) {
-        const float e = fl_exp_nonpos(x[j] - m);
+        const float d = x[j] - m;
+        const float e = fl_exp_nonpos(d);
         if (has_store)
             g[j] = e;
         s += e;
+        if (has_sd)
+            d_sum -= w ? w[j] * d : d;
     }
+    if (has_sd)
+        *sd += d_sum;
     return s;
 }
 
-/* Returns the row's loss in double. g may be NULL (no gradient) or equal x. */
-FL_INLINE double ce_long_row(const float *x, int64_t c, int64_t t, float scale, float *g)
+/* sum_j exp(x_j - m) over a whole row or chunk of c elements, in float chunks
+ * added in double; *sd as above when has_sd. */
+FL_INLINE double ce_exp_sum(const float *x, int64_t c, float m, float *g, int has_sd,
+                            const float *w, double *sd)
 {
-    const float m = ce_row_max(x, c);
-    const float xt = x[t];   /* before g overwrites it when g == x */
-    double s = 0.0;
+    double s = 0.0, d = 0.0;
     for (int64_t j = 0; j < c; j += FL_SUM_CHUNK) {
         const int64_t len = c - j < FL_SUM_CHUNK ? c - j : FL_SUM_CHUNK;
-        s += g ? ce_exp_chunk(x + j, len, m, g + j, 1) : ce_exp_chunk(x + j, len, m, NULL, 0);
+        const float *wj = w ? w + j : NULL;
+        float dj = 0.0f;
+        if (has_sd)
+            s += g ? ce_exp_chunk(x + j, len, m, g + j, 1, 1, wj, &dj)
+                   : ce_exp_chunk(x + j, len, m, NULL, 0, 1, wj, &dj);
+        else
+            s += g ? ce_exp_chunk(x + j, len, m, g + j, 1, 0, NULL, NULL)
+                   : ce_exp_chunk(x + j, len, m, NULL, 0, 0, NULL, NULL);
+        d += dj;
     }
-    if (g) {
-        const float k = (float)((double)scale / s);
+    *sd = d;
+    return s;
+}
+
+/* 1 when the first index of the row's maximum m is t (torch.argmax semantics
+ * for rows without NaN). x must still hold the logits. */
+FL_INLINE int ce_argmax_is(const float *x, int64_t t, float m)
+{
+    if (!(x[t] == m))
+        return 0;
+    for (int64_t j = 0; j < t; j++)
+        if (x[j] == m)
+            return 0;
+    return 1;
+}
+
+/* What a row contributes, from its max m, logs = log sum_j exp(x_j - m),
+ * sd = sum_j w_j (m - x_j) (label smoothing only), the target's logit and
+ * weight, and its upstream gradient scale:
+ *
+ *   lse  = m + logs
+ *   loss = (1-eps) w_t (lse - x_t) + eps (W logs + sd) / C + z lse^2
+ *        = (1-eps) w_t nll + eps * (-sum_c w_c log p_c) / C + z lse^2,  W = sum_c w_c
+ *   grad_j = scale [ p_j A - eps w_j / C ] - scale (1-eps) w_t [j == t],
+ *   A = (1-eps) w_t + eps W / C + 2 z lse,  p_j = exp(x_j - m) / s
+ *
+ * so the gradient pass is g_j = e_j * k - b * w_j, then g_t -= bt.
+ * PyTorch's label smoothing with class weights (the weights inside the sum
+ * over classes) and PaLM's z-loss, in one pass. */
+typedef struct {
+    double loss;
+    float lse, k, b, bt;
+} ce_row_result;
+
+FL_INLINE ce_row_result ce_finish(const fl_ce_ctx *p, float m, double s, double logs, double sd,
+                                  float xt, float wt, float scale)
+{
+    ce_row_result r;
+    const double eps = p->eps, z = p->z_loss, lse = (double)m + logs;
+    const double c = (double)p->c, W = p->weight_sum;
+    double loss = (1.0 - eps) * (double)wt * (((double)m - (double)xt) + logs);
+    double a = (1.0 - eps) * (double)wt;
+    if (eps != 0.0) {
+        loss += eps * (W * logs + sd) / c;
+        a += eps * W / c;
+    }
+    if (z != 0.0) {
+        loss += z * lse * lse;
+        a += 2.0 * z * lse;
+    }
+    r.loss = loss;
+    r.lse = (float)lse;
+    r.k = (float)((double)scale * a / s);
+    r.b = (float)((double)scale * eps / c);
+    r.bt = (float)((double)scale * (1.0 - eps) * (double)wt);
+    return r;
+}
+
+/* g_j = e_j * k - b * w_j over c elements (g holds e_j). */
+FL_INLINE void ce_scale_row(float *g, int64_t c, float k, float b, const float *w)
+{
+    if (b == 0.0f) {
         FL_SIMD
         for (int64_t j = 0; j < c; j++)
             g[j] *= k;
-        g[t] -= scale;
+    } else if (w) {
+        FL_SIMD
+        for (int64_t j = 0; j < c; j++)
+            g[j] = g[j] * k - b * w[j];
+    } else {
+        FL_SIMD
+        for (int64_t j = 0; j < c; j++)
+            g[j] = g[j] * k - b;
     }
-    return ((double)m - (double)xt) + log(s);
+}
+
+/* Row i with a valid target t. g may be NULL (no gradient) or equal x. */
+FL_INLINE double ce_long_row(const fl_ce_ctx *p, int64_t i, int64_t t, float scale, float *g)
+{
+    const int64_t c = p->c;
+    const float *x = p->x + i * c;
+    const float m = ce_row_max(x, c);
+    const float xt = x[t];   /* before g overwrites it when g == x */
+    const float wt = p->weight ? p->weight[t] : 1.0f;
+    if (p->correct_out)
+        p->correct_out[i] = (int8_t)ce_argmax_is(x, t, m);
+    double sd = 0.0;
+    const double s = ce_exp_sum(x, c, m, g, p->eps != 0.0f, p->weight, &sd);
+    const ce_row_result r = ce_finish(p, m, s, log(s), sd, xt, wt, scale);
+    if (g) {
+        ce_scale_row(g, c, r.k, r.b, p->weight);
+        g[t] -= r.bt;
+    }
+    if (p->loss_out)
+        p->loss_out[i] = (float)r.loss;
+    if (p->lse_out)
+        p->lse_out[i] = r.lse;
+    if (p->correct_out && r.loss != r.loss)
+        p->correct_out[i] = 0;
+    return r.loss;
+}
+
+/* An ignored (or invalid) row: no loss, zero gradient. */
+FL_INLINE void ce_skip_row(const fl_ce_ctx *p, int64_t i)
+{
+    if (p->grad_out)
+        memset(p->grad_out + i * p->c, 0, (size_t)p->c * sizeof(float));
+    if (p->loss_out)
+        p->loss_out[i] = 0.0f;
+    if (p->lse_out)
+        p->lse_out[i] = NAN;
+    if (p->correct_out)
+        p->correct_out[i] = 0;
 }
 
 /* ---- Short rows (c <= FL_SHORT_ROW_MAX): FL_TILE_ROWS rows at a time,
@@ -84,8 +205,11 @@ FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int
     enum { R = FL_TILE_ROWS };
     const float *xs = p->x + i0 * c;
     float *gs = p->grad_out ? p->grad_out + i0 * c : NULL;
+    const float *w = p->weight;
+    const int has_sd = p->eps != 0.0f;
     float T[FL_SHORT_ROW_MAX * R];
-    float m[R], s[R], lg[R], xt[R], k[R];
+    float m[R], s[R], lg[R], sd[R];
+    ce_row_result res[R];
     int64_t tg[R];
 
     for (int64_t j = 0; j < c; j++) {
@@ -97,18 +221,38 @@ FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int
     for (int64_t r = 0; r < rows; r++) {
         m[r] = T[r];
         s[r] = 0.0f;
+        sd[r] = 0.0f;
     }
     for (int64_t j = 1; j < c; j++) {
         FL_SIMD
         for (int64_t r = 0; r < rows; r++)
             m[r] = T[j * R + r] > m[r] ? T[j * R + r] : m[r];
     }
-    for (int64_t j = 0; j < c; j++) {
-        FL_SIMD
+    if (p->correct_out) {
         for (int64_t r = 0; r < rows; r++) {
-            const float e = fl_exp_nonpos(T[j * R + r] - m[r]);
-            T[j * R + r] = e;
-            s[r] += e;
+            const int64_t t = p->target[i0 + r];
+            p->correct_out[i0 + r] =
+                (int8_t)(t >= 0 && t < c && ce_argmax_is(xs + r * c, t, m[r]));
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        const float wj = w ? w[j] : 1.0f;
+        if (has_sd) {
+            FL_SIMD
+            for (int64_t r = 0; r < rows; r++) {
+                const float d = T[j * R + r] - m[r];
+                const float e = fl_exp_nonpos(d);
+                T[j * R + r] = e;
+                s[r] += e;
+                sd[r] -= wj * d;
+            }
+        } else {
+            FL_SIMD
+            for (int64_t r = 0; r < rows; r++) {
+                const float e = fl_exp_nonpos(T[j * R + r] - m[r]);
+                T[j * R + r] = e;
+                s[r] += e;
+            }
         }
     }
     FL_SIMD
@@ -117,31 +261,42 @@ FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int
 
     /* Targets: x_t is read from the original row (T now holds exponentials);
      * invalid or ignored rows get t = -1 and contribute nothing. */
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t t = p->target[i0 + r];
-        const int valid = t >= 0 && t < c && t != p->ignore_index;
-        if (!valid && t != p->ignore_index && *bad < 0)
-            *bad = i0 + r;
-        tg[r] = valid ? t : -1;
-        xt[r] = valid ? xs[r * c + t] : 0.0f;
-        const float sc = p->grad_per_sample ? p->scale * p->grad_per_sample[i0 + r] : p->scale;
-        k[r] = valid ? sc / s[r] : 0.0f;
-    }
-
     double acc = 0.0;
     for (int64_t r = 0; r < rows; r++) {
-        const double loss = tg[r] < 0 ? 0.0 : ((double)m[r] - (double)xt[r]) + (double)lg[r];
+        const int64_t i = i0 + r, t = p->target[i];
+        const int valid = t >= 0 && t < c && t != p->ignore_index;
+        if (!valid && t != p->ignore_index && *bad < 0)
+            *bad = i;
+        tg[r] = valid ? t : -1;
+        if (!valid) {
+            res[r].k = res[r].b = res[r].bt = 0.0f;
+            if (p->loss_out)
+                p->loss_out[i] = 0.0f;
+            if (p->lse_out)
+                p->lse_out[i] = NAN;
+            if (p->correct_out)
+                p->correct_out[i] = 0;
+            continue;
+        }
+        const float sc = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
+        res[r] = ce_finish(p, m[r], (double)s[r], (double)lg[r], (double)sd[r], xs[r * c + t],
+                           w ? w[t] : 1.0f, sc);
         if (p->loss_out)
-            p->loss_out[i0 + r] = (float)loss;
-        acc += loss;
+            p->loss_out[i] = (float)res[r].loss;
+        if (p->lse_out)
+            p->lse_out[i] = res[r].lse;
+        if (p->correct_out && res[r].loss != res[r].loss)
+            p->correct_out[i] = 0;
+        acc += res[r].loss;
     }
     if (gs) {
         for (int64_t r = 0; r < rows; r++) {
             float *g = gs + r * c;
+            const float k = res[r].k, b = res[r].b;
             for (int64_t j = 0; j < c; j++)
-                g[j] = T[j * R + r] * k[r];
+                g[j] = T[j * R + r] * k - b * (w ? w[j] : 1.0f);
             if (tg[r] >= 0)
-                g[tg[r]] -= p->grad_per_sample ? p->scale * p->grad_per_sample[i0 + r] : p->scale;
+                g[tg[r]] -= res[r].bt;
         }
     }
     return acc;
@@ -178,32 +333,28 @@ double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
     }
     for (int64_t i = r0; i < r1; i++) {
         const int64_t t = p->target[i];
-        float *g = p->grad_out ? p->grad_out + i * c : NULL;
         const int ignored = (t == p->ignore_index);
         if (ignored || t < 0 || t >= c) {
             if (!ignored && *bad < 0)
                 *bad = i;
-            if (g)
-                memset(g, 0, (size_t)c * sizeof(float));
-            if (p->loss_out)
-                p->loss_out[i] = 0.0f;
+            ce_skip_row(p, i);
             continue;
         }
         const float scale = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
-        const double loss = ce_long_row(p->x + i * c, c, t, scale, g);
-        if (p->loss_out)
-            p->loss_out[i] = (float)loss;
-        acc += loss;
+        acc += ce_long_row(p, i, t, scale, p->grad_out ? p->grad_out + i * c : NULL);
     }
     return p->want_sum ? acc : 0.0;
 }
 
-/* ---- Split rows (c >= FL_SPLIT_MIN_C): the row's chunks are independent units.
- * Pass 1 (per unit): m_k = max of the chunk, s_k = sum exp(x - m_k), the terms
- * stored in g. Merge (serial, per row, chunk order): M = max_k m_k,
- * S = sum_k s_k exp(m_k - M), loss = M + log S - x_t, factor_k = scale exp(m_k - M) / S.
- * Pass 2 (per unit): g *= factor_k, then g_t -= scale in the target's chunk.
- * A chunk of only -inf has m_k = -inf: its terms are exp(-inf) = 0, not NaN. */
+/* ---- Split rows: the row's chunks are independent units.
+ * Pass 1 (per unit): m_k = max of the chunk, s_k = sum exp(x - m_k) with the
+ * terms stored in g, sd_k = sum w (m_k - x) when smoothing, and the first index
+ * of m_k when counting correct predictions. Merge (serial, per row, in chunk
+ * order): M = max_k m_k, S = sum_k s_k exp(m_k - M),
+ * SD = sum_k sd_k + (M - m_k) W_k, then ce_finish as for a whole row, and the
+ * chunk's factor k exp(m_k - M). Pass 2 (per unit): g = g * factor - b w,
+ * g_t -= bt in the target's chunk. A chunk of only -inf is shifted by 0
+ * instead of its max: its terms are exp(-inf) = 0, not NaN. */
 
 double FL_FN(fl_ce_split_stats)(const void *vctx, int64_t u, int64_t *bad)
 {
@@ -212,23 +363,29 @@ double FL_FN(fl_ce_split_stats)(const void *vctx, int64_t u, int64_t *bad)
     const int64_t len = p->c - j0 < FL_SPLIT_CHUNK ? p->c - j0 : FL_SPLIT_CHUNK;
     const float *x = p->x + i * p->c + j0;
     float *g = p->grad_out ? p->grad_out + i * p->c + j0 : NULL;
+    fl_ce_split *sp = p->split;
     (void)bad;
+    sp->chunk_first[u] = -1;
     if (p->target[i] == p->ignore_index) {
         if (g)
             memset(g, 0, (size_t)len * sizeof(float));
-        p->chunk_max[u] = -INFINITY;
-        p->chunk_sum[u] = 0.0;
+        sp->chunk_max[u] = -INFINITY;
+        sp->chunk_sum[u] = 0.0;
+        sp->chunk_sd[u] = 0.0;
         return 0.0;
     }
     const float m = ce_row_max(x, len);
-    const float shift = m == -INFINITY ? 0.0f : m;
-    double s = 0.0;
-    for (int64_t j = 0; j < len; j += FL_SUM_CHUNK) {
-        const int64_t k = len - j < FL_SUM_CHUNK ? len - j : FL_SUM_CHUNK;
-        s += g ? ce_exp_chunk(x + j, k, shift, g + j, 1) : ce_exp_chunk(x + j, k, shift, NULL, 0);
-    }
-    p->chunk_max[u] = m;
-    p->chunk_sum[u] = s;
+    if (p->correct_out)
+        for (int64_t j = 0; j < len; j++)
+            if (x[j] == m) {
+                sp->chunk_first[u] = j0 + j;
+                break;
+            }
+    double sd = 0.0;
+    sp->chunk_sum[u] = ce_exp_sum(x, len, m == -INFINITY ? 0.0f : m, g, p->eps != 0.0f,
+                                  p->weight ? p->weight + j0 : NULL, &sd);
+    sp->chunk_max[u] = m;
+    sp->chunk_sd[u] = sd;
     return 0.0;
 }
 
@@ -238,26 +395,63 @@ double FL_FN(fl_ce_split_scale)(const void *vctx, int64_t u, int64_t *bad)
     const int64_t i = u / p->nchunks, j0 = (u % p->nchunks) * FL_SPLIT_CHUNK;
     const int64_t len = p->c - j0 < FL_SPLIT_CHUNK ? p->c - j0 : FL_SPLIT_CHUNK;
     const int64_t t = p->target[i];
+    const fl_ce_split *sp = p->split;
     float *g = p->grad_out + i * p->c + j0;
     (void)bad;
     if (t == p->ignore_index)
         return 0.0;
-    const float k = p->chunk_factor[u];
-    FL_SIMD
-    for (int64_t j = 0; j < len; j++)
-        g[j] *= k;
+    ce_scale_row(g, len, sp->chunk_factor[u], sp->row_b[i], p->weight ? p->weight + j0 : NULL);
     if (t >= j0 && t < j0 + len)
-        g[t - j0] -= p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
+        g[t - j0] -= sp->row_bt[i];
     return 0.0;
 }
 
 #ifdef FL_BUILD_ENTRY
+/* Merge row i's chunks (see above); returns its loss. */
+static double ce_split_merge(const fl_ce_ctx *p, int64_t i, const double *chunk_w)
+{
+    fl_ce_split *sp = p->split;
+    const int64_t nch = p->nchunks, t = p->target[i];
+    const float *m = sp->chunk_max + i * nch;
+    const double *s = sp->chunk_sum + i * nch, *sd = sp->chunk_sd + i * nch;
+    float big = -INFINITY;
+    for (int64_t k = 0; k < nch; k++)
+        big = m[k] > big ? m[k] : big;
+    double total_s = 0.0, total_sd = 0.0;
+    for (int64_t k = 0; k < nch; k++) {
+        const double shift = m[k] == -INFINITY ? 0.0 : (double)m[k];
+        total_s += s[k] > 0.0 ? s[k] * exp(shift - (double)big) : s[k];
+        if (p->eps != 0.0f)
+            total_sd += sd[k] + ((double)big - shift) * chunk_w[k];
+    }
+    const float scale = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
+    const ce_row_result r = ce_finish(p, big, total_s, log(total_s), total_sd, sp->row_xt[i],
+                                      p->weight ? p->weight[t] : 1.0f, scale);
+    for (int64_t k = 0; k < nch; k++) {
+        const double shift = m[k] == -INFINITY ? 0.0 : (double)m[k];
+        sp->chunk_factor[i * nch + k] =
+            s[k] > 0.0 ? (float)((double)r.k * exp(shift - (double)big)) : 0.0f;
+    }
+    sp->row_b[i] = r.b;
+    sp->row_bt[i] = r.bt;
+    if (p->lse_out)
+        p->lse_out[i] = r.lse;
+    if (p->correct_out) {
+        int64_t first = -1;
+        for (int64_t k = 0; k < nch && first < 0; k++)
+            if (m[k] == big)
+                first = sp->chunk_first[i * nch + k];
+        p->correct_out[i] = (int8_t)(first == t && r.loss == r.loss);
+    }
+    return r.loss;
+}
+
 /* Long rows: validate targets and read x_t first (pass 1 may overwrite x when
- * g == x), run pass 1, merge per row, run pass 2. Returns the loss sum. */
+ * g == x), run pass 1, merge per row, run pass 2. *total gets the loss sum. */
 static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_row)
 {
     const int64_t n = ctx->n, c = ctx->c, nch = (c + FL_SPLIT_CHUNK - 1) / FL_SPLIT_CHUNK;
-    const int64_t units = n * nch;
+    const int64_t units = n * nch, nrows = n > 0 ? n : 1;
     for (int64_t i = 0; i < n; i++) {
         const int64_t t = ctx->target[i];
         if (t != ctx->ignore_index && (t < 0 || t >= c)) {
@@ -265,20 +459,34 @@ static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_r
             return FL_ERR_TARGET;
         }
     }
-    float *xt = (float *)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    float *cmax = (float *)malloc((size_t)units * sizeof(float));
-    double *csum = (double *)malloc((size_t)units * sizeof(double));
-    float *cfac = (float *)malloc((size_t)units * sizeof(float));
-    int status = (xt && cmax && csum && cfac) ? FL_OK : FL_ERR_NOMEM;
+    fl_ce_split sp;
+    sp.chunk_max = (float *)malloc((size_t)units * sizeof(float));
+    sp.chunk_sum = (double *)malloc((size_t)units * sizeof(double));
+    sp.chunk_sd = (double *)malloc((size_t)units * sizeof(double));
+    sp.chunk_factor = (float *)malloc((size_t)units * sizeof(float));
+    sp.chunk_first = (int64_t *)malloc((size_t)units * sizeof(int64_t));
+    sp.row_xt = (float *)malloc((size_t)nrows * sizeof(float));
+    sp.row_b = (float *)malloc((size_t)nrows * sizeof(float));
+    sp.row_bt = (float *)malloc((size_t)nrows * sizeof(float));
+    double *chunk_w = (double *)malloc((size_t)nch * sizeof(double));
+    int status = (sp.chunk_max && sp.chunk_sum && sp.chunk_sd && sp.chunk_factor &&
+                  sp.chunk_first && sp.row_xt && sp.row_b && sp.row_bt && chunk_w)
+                     ? FL_OK : FL_ERR_NOMEM;
     if (status == FL_OK) {
+        for (int64_t k = 0; k < nch; k++) {
+            const int64_t j0 = k * FL_SPLIT_CHUNK;
+            const int64_t len = c - j0 < FL_SPLIT_CHUNK ? c - j0 : FL_SPLIT_CHUNK;
+            double w = 0.0;
+            for (int64_t j = 0; j < len; j++)
+                w += ctx->weight ? (double)ctx->weight[j0 + j] : 1.0;
+            chunk_w[k] = w;
+        }
         for (int64_t i = 0; i < n; i++) {
             const int64_t t = ctx->target[i];
-            xt[i] = t == ctx->ignore_index ? 0.0f : ctx->x[i * c + t];
+            sp.row_xt[i] = t == ctx->ignore_index ? 0.0f : ctx->x[i * c + t];
         }
         ctx->nchunks = nch;
-        ctx->chunk_max = cmax;
-        ctx->chunk_sum = csum;
-        ctx->chunk_factor = cfac;
+        ctx->split = &sp;
         double unused = 0.0;
         int64_t bad = -1;
         status = fl_run_blocks(fl_kernels()->ce_split_stats, ctx, units, n * c, n_threads,
@@ -287,29 +495,19 @@ static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_r
     if (status == FL_OK) {
         double sum = 0.0;
         for (int64_t i = 0; i < n; i++) {
-            const float *m = cmax + i * nch;
-            const double *s = csum + i * nch;
-            float loss = 0.0f;
-            if (ctx->target[i] != ctx->ignore_index) {
-                float big = -INFINITY;
-                for (int64_t k = 0; k < nch; k++)
-                    big = m[k] > big ? m[k] : big;
-                double total_s = 0.0;
-                for (int64_t k = 0; k < nch; k++)
-                    total_s += s[k] > 0.0 ? s[k] * exp((double)m[k] - (double)big) : s[k];
-                const double l = ((double)big - (double)xt[i]) + log(total_s);
-                const double scale = ctx->grad_per_sample
-                                         ? (double)(ctx->scale * ctx->grad_per_sample[i])
-                                         : (double)ctx->scale;
-                for (int64_t k = 0; k < nch; k++)
-                    cfac[i * nch + k] = s[k] > 0.0
-                        ? (float)(scale * exp((double)m[k] - (double)big) / total_s)
-                        : (float)(scale * s[k] / total_s);
-                sum += l;
-                loss = (float)l;
+            if (ctx->target[i] == ctx->ignore_index) {
+                if (ctx->loss_out)
+                    ctx->loss_out[i] = 0.0f;
+                if (ctx->lse_out)
+                    ctx->lse_out[i] = NAN;
+                if (ctx->correct_out)
+                    ctx->correct_out[i] = 0;
+                continue;
             }
+            const double l = ce_split_merge(ctx, i, chunk_w);
             if (ctx->loss_out)
-                ctx->loss_out[i] = loss;
+                ctx->loss_out[i] = (float)l;
+            sum += l;
         }
         *total = sum;
         if (ctx->grad_out) {
@@ -319,18 +517,24 @@ static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_r
                                    &unused, &bad);
         }
     }
-    free(xt);
-    free(cmax);
-    free(csum);
-    free(cfac);
+    free(sp.chunk_max);
+    free(sp.chunk_sum);
+    free(sp.chunk_sd);
+    free(sp.chunk_factor);
+    free(sp.chunk_first);
+    free(sp.row_xt);
+    free(sp.row_b);
+    free(sp.row_bt);
+    free(chunk_w);
+    ctx->split = NULL;
     return status;
 }
 
 int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                          int64_t ignore_index, int reduction, float grad_scale,
-                         const float *grad_per_sample, float *loss_out,
-                         double *loss_reduced, float *grad_out, int n_threads,
-                         int64_t *bad_row)
+                         const fl_ce_options *opts, const float *grad_per_sample,
+                         float *loss_out, double *loss_reduced, float *grad_out,
+                         int n_threads, int64_t *bad_row)
 {
     if (n < 0 || c < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
         reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !target)) ||
@@ -339,15 +543,20 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
         return FL_ERR_ARG;
     if (bad_row)
         *bad_row = -1;
+    const float *weight = opts ? opts->weight : NULL;
 
-    /* The mean's denominator: rows that are not ignored (out-of-range targets
-     * are reported by the main pass). */
+    /* The mean's denominator: the target weights of the rows that are not
+     * ignored (their count without weights). Out-of-range targets are skipped
+     * here and reported by the main pass. */
     double denom = 1.0;
     if (reduction == FL_REDUCTION_MEAN) {
-        int64_t valid = 0;
-        for (int64_t i = 0; i < n; i++)
-            valid += (target[i] != ignore_index);
-        denom = (double)valid;
+        double valid = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t t = target[i];
+            if (t != ignore_index && t >= 0 && t < c)
+                valid += weight ? (double)weight[t] : 1.0;
+        }
+        denom = valid;
     }
 
     fl_ce_ctx ctx;
@@ -363,6 +572,20 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
     ctx.loss_out = loss_out;
     ctx.grad_out = grad_out;
     ctx.want_sum = loss_reduced != NULL;
+    ctx.weight = weight;
+    ctx.weight_sum = (double)c;
+    if (weight) {
+        double w = 0.0;
+        for (int64_t j = 0; j < c; j++)
+            w += (double)weight[j];
+        ctx.weight_sum = w;
+    }
+    if (opts) {
+        ctx.eps = opts->label_smoothing;
+        ctx.z_loss = opts->z_loss;
+        ctx.lse_out = opts->lse_out;
+        ctx.correct_out = opts->correct_out;
+    }
 
     double total = 0.0;
     int64_t bad = -1;

@@ -54,16 +54,28 @@ enum {
     FL_ERR_ARG = 3       /* an invalid size, reduction or pointer combination */
 };
 
+/* Options of fl_cross_entropy_f32; a NULL pointer means all defaults (zeros). */
+typedef struct {
+    const float *weight;     /* IN  (c,) class weights w, or NULL (all 1) */
+    float label_smoothing;   /* eps in [0, 1] */
+    float z_loss;            /* coefficient z of lse^2 (PaLM's auxiliary loss) */
+    float *lse_out;          /* OUT (n,) per-row log-sum-exp (NaN for ignored rows), or NULL */
+    int8_t *correct_out;     /* OUT (n,) 1 where argmax == target (first max, as
+                                torch.argmax; rows with NaN count 0), or NULL */
+} fl_ce_options;
+
 /*
  * Softmax cross-entropy over logits x (N, C), row-major, with class targets t (N,).
  *
  *   lse_i  = m_i + log(sum_j exp(x_ij - m_i)),  m_i = max_j x_ij   (log-sum-exp, max subtracted)
- *   loss_i = lse_i - x_{i,t_i}                                     (0 for ignored rows)
- *   grad_ij = s_i * (softmax(x_i)_j - [j == t_i])                  (0 for ignored rows)
+ *   loss_i = (1-eps) w_t (lse_i - x_{i,t}) + eps sum_c w_c (lse_i - x_ic) / C + z lse_i^2
+ *            (0 for ignored rows; w = 1 without weights; PyTorch's label
+ *            smoothing with weights inside the sum, and PaLM's z-loss)
+ *   grad_ij = s_i * d loss_i / d x_ij                              (0 for ignored rows)
  *
  * where s_i = grad_scale * grad_per_sample[i] (or grad_scale), and for MEAN
- * s_i = grad_scale / n_valid, n_valid = number of rows with t_i != ignore_index.
- * MEAN of zero valid rows is 0/0 = NaN, as in PyTorch.
+ * s_i = grad_scale / D with D = sum of w_{t_i} over rows whose t_i != ignore_index
+ * (their number without weights), as in PyTorch. MEAN over D = 0 is NaN.
  *
  * Per row: one pass finds the maximum, one pass computes exp(x - m) into the
  * gradient row (used as scratch) while summing in double, one pass scales it
@@ -76,6 +88,7 @@ enum {
  *   ignore_index         rows whose target equals it contribute nothing
  *   reduction            FL_REDUCTION_*
  *   grad_scale           upstream scalar gradient
+ *   opts            IN   fl_ce_options, or NULL for the defaults
  *   grad_per_sample IN   (n,) float32 upstream gradient per row, or NULL (NONE only)
  *   loss_out        OUT  (n,) float32 per-row losses, or NULL (NONE only)
  *   loss_reduced    OUT  scalar double, or NULL (MEAN/SUM only)
@@ -89,9 +102,9 @@ enum {
  */
 int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                          int64_t ignore_index, int reduction, float grad_scale,
-                         const float *grad_per_sample, float *loss_out,
-                         double *loss_reduced, float *grad_out, int n_threads,
-                         int64_t *bad_row);
+                         const fl_ce_options *opts, const float *grad_per_sample,
+                         float *loss_out, double *loss_reduced, float *grad_out,
+                         int n_threads, int64_t *bad_row);
 
 /*
  * Binary cross-entropy with logits, elementwise over n elements (any shape, flattened).

@@ -42,7 +42,9 @@
 #define FL_SIMD FL_PRAGMA(omp simd)
 #define FL_SIMD_SUM(v) FL_PRAGMA(omp simd reduction(+:v))
 #define FL_SIMD_MAX(v) FL_PRAGMA(omp simd reduction(max:v))
+#define FL_SIMD_SUM2(a, b) FL_PRAGMA(omp simd reduction(+:a, b))
 #else
+#define FL_SIMD_SUM2(a, b)
 #define FL_SIMD
 #define FL_SIMD_SUM(v)
 #define FL_SIMD_MAX(v)
@@ -84,12 +86,26 @@ typedef struct {
     float *loss_out;                /* OUT (n,) or NULL */
     float *grad_out;                /* OUT (n, c) or NULL, may equal x */
     int want_sum;                   /* return partial sums of the losses */
-    /* Split rows (c >= FL_SPLIT_MIN_C): unit u = (row u / nchunks, chunk u % nchunks). */
+    const float *weight;            /* IN  (c,) class weights or NULL */
+    double weight_sum;              /* sum of weight (c without weights) */
+    float eps;                      /* label smoothing */
+    float z_loss;                   /* coefficient of lse^2 */
+    float *lse_out;                 /* OUT (n,) or NULL */
+    int8_t *correct_out;            /* OUT (n,) or NULL */
+    /* Split rows: unit u = (row u / nchunks, chunk u % nchunks). */
     int64_t nchunks;
-    float *chunk_max;               /* OUT of pass 1: (n * nchunks,) max of each chunk */
-    double *chunk_sum;              /* OUT of pass 1: sum of exp(x - chunk max) */
-    float *chunk_factor;            /* IN of pass 2: multiplier for each chunk's terms */
+    struct fl_ce_split *split;
 } fl_ce_ctx;
+
+/* Scratch of the split-row path (cross_entropy.c), per unit and per row. */
+typedef struct fl_ce_split {
+    float *chunk_max;               /* pass 1: max of each chunk */
+    double *chunk_sum;              /* pass 1: sum of exp(x - shift) */
+    double *chunk_sd;               /* pass 1: sum of w (shift - x), smoothing only */
+    int64_t *chunk_first;           /* pass 1: first index of the chunk max, or -1 */
+    float *chunk_factor;            /* merge: multiplier of each chunk's terms */
+    float *row_xt, *row_b, *row_bt; /* per row: target logit, smoothing and target terms */
+} fl_ce_split;
 
 /* Long rows are cut into chunks of FL_SPLIT_CHUNK when there are too few rows
  * to keep every thread busy (n < FL_SPLIT_MAX_ROWS), or when a row is too big
