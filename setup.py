@@ -5,7 +5,7 @@ What happens here:
 * OpenMP is probed once: a tiny program is compiled, linked and run with the
   candidate flag. Without OpenMP the package builds serial (with a loud
   warning), unless FASTLOSS_REQUIRE_OPENMP=1, in which case the build fails.
-* The loss-family sources (src/cross_entropy.c, bce.c, mse.c) and math_eval.c are compiled once
+* The loss-family sources (src/cross_entropy.c, bce.c, regression.c) and math_eval.c are compiled once
   per instruction set: "baseline" with the compiler's default target, and on
   x86-64 also "avx2" (-mavx2 -mfma) and "avx512" when the compiler takes the
   flags. runtime.c picks one at import from what the CPU supports.
@@ -31,7 +31,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Compiled once per instruction set (the loss families and the math test hook).
-ISA_SOURCES = ["src/cross_entropy.c", "src/bce.c", "src/mse.c", "src/math_eval.c"]
+ISA_SOURCES = ["src/cross_entropy.c", "src/bce.c", "src/regression.c", "src/math_eval.c"]
 HEADERS = ["src/fastloss.h", "src/fl_internal.h"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing"]
 # name -> extra flags; baseline has none. Only on x86-64.

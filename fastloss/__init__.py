@@ -9,8 +9,24 @@ so code ports by changing an import. The loss classes add ``loss_and_grad``
 import os as _os
 
 from . import _core, reference
-from ._functional import binary_cross_entropy_with_logits, cross_entropy, mse_loss
-from ._losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ._functional import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    sigmoid_focal_loss,
+    smooth_l1_loss,
+)
+from ._losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    SigmoidFocalLoss,
+    SmoothL1Loss,
+)
 from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__
 
@@ -18,9 +34,17 @@ __all__ = [
     "cross_entropy",
     "binary_cross_entropy_with_logits",
     "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "sigmoid_focal_loss",
     "CrossEntropyLoss",
     "BCEWithLogitsLoss",
     "MSELoss",
+    "L1Loss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "SigmoidFocalLoss",
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",

@@ -29,12 +29,32 @@ cdef extern from "fastloss.h" nogil:
                              const fl_ce_options *opts, const float *grad_per_sample,
                              float *loss_out, double *loss_reduced, float *grad_out,
                              int n_threads, int64_t *bad_row)
+    ctypedef struct fl_elem_options:
+        const float *weight
+        int64_t weight_period
+        const float *pos_weight
+        int64_t pos_weight_period
     int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
-                          float grad_scale, const float *grad_per_sample, float *loss_out,
-                          double *loss_reduced, float *grad_out, int n_threads)
-    int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction,
-                   float grad_scale, const float *grad_per_sample, float *loss_out,
+                          float grad_scale, const fl_elem_options *opts,
+                          const float *grad_per_sample, float *loss_out, double *loss_reduced,
+                          float *grad_out, int n_threads)
+    int fl_sigmoid_focal_f32(const float *x, const float *y, int64_t n, int reduction,
+                             float grad_scale, float alpha, float gamma,
+                             const float *grad_per_sample, float *loss_out,
+                             double *loss_reduced, float *grad_out, int n_threads)
+    int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
+                   const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
                    double *loss_reduced, float *grad_out, int n_threads)
+    int fl_l1_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
+                  const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
+                  double *loss_reduced, float *grad_out, int n_threads)
+    int fl_huber_f32(const float *x, const float *y, int64_t n, int reduction,
+                     float grad_scale, float delta, const fl_elem_options *opts,
+                     const float *grad_per_sample, float *loss_out, double *loss_reduced,
+                     float *grad_out, int n_threads)
+    int fl_smooth_l1_f32(const float *x, const float *y, int64_t n, int reduction,
+                         float grad_scale, float beta, const float *grad_per_sample,
+                         float *loss_out, double *loss_reduced, float *grad_out, int n_threads)
     int fl_openmp_enabled()
     int fl_omp_max_threads()
     int fl_set_isa(const char *name)
@@ -100,8 +120,27 @@ def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, weight,
     return reduced if reduction != 0 else None
 
 
-cdef object _elementwise(int which, x, y, int64_t n, int reduction, float grad_scale,
-                         grad_per_sample, loss_out, grad_out, int n_threads):
+# Elementwise kinds, as in fastloss._functional.
+cdef enum:
+    K_BCE = 0
+    K_FOCAL = 1
+    K_MSE = 2
+    K_L1 = 3
+    K_HUBER = 4
+    K_SMOOTH_L1 = 5
+
+
+def elementwise(int kind, x, y, int64_t n, weight, int64_t weight_period, pos_weight,
+                int64_t pos_weight_period, float param0, float param1, int reduction,
+                float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
+    """One elementwise loss (kind: 0 BCE, 1 focal, 2 MSE, 3 L1, 4 Huber, 5 smooth L1).
+    Returns the reduced loss (MEAN/SUM) or None."""
+    cdef fl_elem_options opts
+    opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight_period = weight_period
+    opts.pos_weight = <const float *>_ptr(pos_weight, cnp.NPY_FLOAT32, pos_weight_period,
+                                          False, "pos_weight")
+    opts.pos_weight_period = pos_weight_period
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
@@ -109,30 +148,29 @@ cdef object _elementwise(int which, x, y, int64_t n, int reduction, float grad_s
     cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, n, True, "loss_out")
     cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, n, True, "out")
     cdef double reduced = 0.0
-    cdef int status
+    cdef int status = FL_ERR_ARG
     cdef double *pr = &reduced if reduction != 0 else NULL
     with nogil:
-        if which == 0:
-            status = fl_bce_logits_f32(px, py, n, reduction, grad_scale, pg, pl, pr, po,
+        if kind == K_BCE:
+            status = fl_bce_logits_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
                                        n_threads)
-        else:
-            status = fl_mse_f32(px, py, n, reduction, grad_scale, pg, pl, pr, po, n_threads)
+        elif kind == K_FOCAL:
+            status = fl_sigmoid_focal_f32(px, py, n, reduction, grad_scale, param0, param1, pg,
+                                          pl, pr, po, n_threads)
+        elif kind == K_MSE:
+            status = fl_mse_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
+                                n_threads)
+        elif kind == K_L1:
+            status = fl_l1_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
+                               n_threads)
+        elif kind == K_HUBER:
+            status = fl_huber_f32(px, py, n, reduction, grad_scale, param0, &opts, pg, pl, pr,
+                                  po, n_threads)
+        elif kind == K_SMOOTH_L1:
+            status = fl_smooth_l1_f32(px, py, n, reduction, grad_scale, param0, pg, pl, pr, po,
+                                      n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
-
-
-def bce_logits(x, y, int64_t n, int reduction, float grad_scale, grad_per_sample,
-               loss_out, grad_out, int n_threads):
-    """Returns the reduced loss (MEAN/SUM) or None."""
-    return _elementwise(0, x, y, n, reduction, grad_scale, grad_per_sample, loss_out,
-                        grad_out, n_threads)
-
-
-def mse(x, y, int64_t n, int reduction, float grad_scale, grad_per_sample, loss_out,
-        grad_out, int n_threads):
-    """Returns the reduced loss (MEAN/SUM) or None."""
-    return _elementwise(1, x, y, n, reduction, grad_scale, grad_per_sample, loss_out,
-                        grad_out, n_threads)
 
 
 def openmp_enabled():

@@ -279,23 +279,50 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 
 # --------------------------------------------------------------------------
-# Elementwise losses: BCE with logits, MSE.
+# Elementwise losses: BCE with logits, sigmoid focal loss, MSE, L1, Huber, smooth L1.
 
-def _run_elementwise(kernel, input, target, code, *, loss=True, grad=False,
-                     grad_output=1.0, out=None):
+# Kinds of _core.elementwise, as in src/fl_internal.h.
+_BCE, _FOCAL, _MSE, _L1, _HUBER, _SMOOTH_L1 = range(6)
+
+
+def _periodic_weight(weight, shape, name):
+    """A weight broadcastable to `shape` as (float32 vector, period P): element
+    i of the flattened input uses vector[i % P]. A weight that varies only
+    along trailing axes (a scalar, per class along the last axis, full shape)
+    is used in place; any other broadcast (e.g. (N, 1)) is materialised."""
+    if weight is None:
+        return None, 0
+    w = _as_f32(weight, name)
+    try:
+        if np.broadcast_shapes(w.shape, shape) != tuple(shape):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{name} of shape {w.shape} cannot be broadcast to the input's "
+                         f"shape {tuple(shape)}") from None
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} must be finite (it holds NaN or inf)")
+    size = int(np.prod(shape))
+    if size == 0:
+        return None, 0
+    padded = (1,) * (len(shape) - w.ndim) + w.shape
+    first = next((k for k, d in enumerate(padded) if d != 1), len(padded))
+    if padded[first:] == tuple(shape[first:]):
+        return w.reshape(-1), max(1, int(np.prod(shape[first:], dtype=np.int64)))
+    return np.ascontiguousarray(np.broadcast_to(w, shape)).reshape(-1), size
+
+
+def _run_elementwise(kind, input, target, code, weight=None, pos_weight=None, param0=0.0,
+                     param1=0.0, *, loss=True, grad=False, grad_output=1.0, out=None,
+                     weight_names=("weight", "pos_weight")):
     x = _as_f32(input, "input")
     y = _as_f32(target, "target")
     if y.shape != x.shape:
         raise ValueError(f"target has shape {y.shape} but input has shape {x.shape}; they "
                          "must match (fastloss does not broadcast targets)")
-    return _run(kernel, x, loss, grad, grad_output, out, y, code, x.shape, x, y, x.size)
-
-
-def _check_bce_options(weight, pos_weight):
-    if weight is not None:
-        _not_yet("binary_cross_entropy_with_logits(weight=...)")
-    if pos_weight is not None:
-        _not_yet("binary_cross_entropy_with_logits(pos_weight=...)")
+    w, w_period = _periodic_weight(weight, x.shape, weight_names[0])
+    pw, pw_period = _periodic_weight(pos_weight, x.shape, weight_names[1])
+    return _run(_core.elementwise, x, loss, grad, grad_output, out, y, code, x.shape,
+                kind, x, y, x.size, w, w_period, pw, pw_period, param0, param1)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
@@ -304,10 +331,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
     .. math::
 
-        \ell_i = \max(x_i, 0) - x_i y_i + \log(1 + e^{-|x_i|})
+        \ell_i = w_i \bigl[ (1 - y_i) x_i + (1 + (p_i - 1) y_i)
+                 \bigl(\log(1 + e^{-|x_i|}) + \max(-x_i, 0)\bigr) \bigr]
 
+    with :math:`w` the ``weight`` and :math:`p` the ``pos_weight`` (1 when
+    omitted), i.e. :math:`\max(x, 0) - x y + \log(1 + e^{-|x|})` without them;
     computed in log space so that nothing overflows for any finite logit.
-    ``'mean'`` divides by the number of elements (NaN for an empty input).
+    ``'mean'`` divides by the number of elements, weights or not (NaN for an
+    empty input), as in PyTorch.
 
     Parameters
     ----------
@@ -315,44 +346,121 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         Logits; converted to C-contiguous float32 if it is not already.
     target : array_like, same shape as input
         Targets, usually in [0, 1] (other values are computed as the formula says).
-    weight, pos_weight
-        Not supported yet: passing them raises ``NotImplementedError``.
+    weight : array_like, optional
+        Finite weights broadcastable to the input's shape.
     size_average, reduce
         Deprecated (as in PyTorch); they override ``reduction`` when given.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
+    pos_weight : array_like, optional
+        Finite weights of the positive term, broadcastable to the input's shape
+        (usually one per class along the last axis).
 
     Returns
     -------
     float or ndarray
         A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
     """
-    _check_bce_options(weight, pos_weight)
     _, code = _reduction(reduction, size_average, reduce)
-    return _run_elementwise(_core.bce_logits, input, target, code)
+    return _run_elementwise(_BCE, input, target, code, weight, pos_weight)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    r"""Mean squared error (``torch.nn.functional.mse_loss``).
+def _focal_params(alpha, gamma):
+    return _real_scalar(alpha, "alpha"), _real_scalar(gamma, "gamma", 0.0)
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    r"""Sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``; Lin et al., 2017).
 
     .. math::
 
-        \ell_i = (x_i - y_i)^2
+        \ell_i = \alpha_t\, \mathrm{BCE}(x_i, y_i)\, (1 - p_t)^\gamma, \quad
+        p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
-    ``'mean'`` divides by the number of elements (NaN for an empty input).
-    Unlike PyTorch, a target of a different shape is an error, not a broadcast.
+    with :math:`p = \sigmoid(x)`; :math:`\alpha_t = 1` when ``alpha < 0``.
+    ``'mean'`` divides by the number of elements. Note torchvision's default
+    reduction is ``'none'``. :math:`1 - p_t` is formed from
+    :math:`\sigma(x)` and :math:`\sigma(-x)` separately, so confident
+    predictions do not lose it to cancellation.
 
     Parameters
     ----------
-    input, target : array_like, same shape
-        Converted to C-contiguous float32 if they are not already.
-    size_average, reduce
-        Deprecated (as in PyTorch); they override ``reduction`` when given.
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    inputs : array_like, any shape
+        Logits.
+    targets : array_like, same shape
+        Binary (or soft) targets.
+    alpha : float, default 0.25
+    gamma : float >= 0, default 2.0
+    reduction : {'none', 'mean', 'sum'}, default 'none'
+    """
+    _, code = _reduction(reduction)
+    a, g = _focal_params(alpha, gamma)
+    return _run_elementwise(_FOCAL, inputs, targets, code, param0=a, param1=g)
+
+
+def _regression_doc(name, torch_name, formula, mean, extra=""):
+    return rf"""{name} (``torch.nn.functional.{torch_name}``).
+
+    .. math::
+
+        {formula}
+
+    with :math:`d_i = x_i - y_i`. {mean} Unlike PyTorch, a target of a
+    different shape is an error, not a broadcast.{extra}
 
     Returns
     -------
     float or ndarray
         A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
     """
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _, code = _reduction(reduction, size_average, reduce)
-    return _run_elementwise(_core.mse, input, target, code)
+    return _run_elementwise(_MSE, input, target, code, weight)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _, code = _reduction(reduction, size_average, reduce)
+    return _run_elementwise(_L1, input, target, code, weight)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _, code = _reduction(reduction)
+    delta = _real_scalar(delta, "delta", 0.0)
+    if delta == 0.0:
+        raise ValueError("delta must be positive, got 0.0")
+    return _run_elementwise(_HUBER, input, target, code, weight, param0=delta)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    _, code = _reduction(reduction, size_average, reduce)
+    beta = _real_scalar(beta, "beta", 0.0)
+    return _run_elementwise(_SMOOTH_L1, input, target, code, param0=beta)
+
+
+_WEIGHT_DOC = r"""
+
+    ``weight`` (optional): finite elementwise weights, broadcastable to the
+    input's shape (PyTorch 2.13 requires exactly the input's shape)."""
+
+mse_loss.__doc__ = _regression_doc(
+    "Mean squared error", "mse_loss", r"\ell_i = w_i d_i^2",
+    "``'mean'`` divides by the number of elements, or by the sum of the "
+    "(broadcast) weight when one is given, as PyTorch 2.13 does.", _WEIGHT_DOC)
+l1_loss.__doc__ = _regression_doc(
+    "Mean absolute error", "l1_loss", r"\ell_i = w_i |d_i|",
+    "``'mean'`` divides by the number of elements, or by the sum of the "
+    "(broadcast) weight when one is given. The gradient at d = 0 is 0 "
+    "(sign(0) = 0), as in PyTorch.", _WEIGHT_DOC)
+huber_loss.__doc__ = _regression_doc(
+    "Huber loss", "huber_loss",
+    r"\ell_i = w_i \begin{cases} d_i^2 / 2 & |d_i| < \delta \\ "
+    r"\delta (|d_i| - \delta / 2) & \text{otherwise} \end{cases}",
+    "``'mean'`` divides by the number of elements, with or without a weight "
+    "(as PyTorch 2.13 does). ``delta`` must be positive and finite.", _WEIGHT_DOC)
+smooth_l1_loss.__doc__ = _regression_doc(
+    "Smooth L1 loss", "smooth_l1_loss",
+    r"\ell_i = \begin{cases} d_i^2 / (2\beta) & |d_i| < \beta \\ "
+    r"|d_i| - \beta / 2 & \text{otherwise} \end{cases}",
+    "``'mean'`` divides by the number of elements. ``beta = 0`` is the L1 "
+    "loss; ``beta`` must be finite and >= 0.")

@@ -15,15 +15,22 @@ PyTorch gets from autograd:
 including ``input`` itself for an in-place gradient; it is returned.
 """
 
-from . import _core
 from ._functional import (
-    _check_bce_options,
+    _BCE,
+    _FOCAL,
+    _HUBER,
+    _L1,
+    _MSE,
+    _SMOOTH_L1,
+    _focal_params,
+    _real_scalar,
     _reduction,
     _run_cross_entropy,
     _run_elementwise,
 )
 
-__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "SigmoidFocalLoss", "MSELoss", "L1Loss",
+           "HuberLoss", "SmoothL1Loss"]
 
 
 class _Loss:
@@ -92,16 +99,70 @@ class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
         super().__init__(size_average, reduce, reduction)
-        _check_bce_options(weight, pos_weight)
         self.weight = weight
         self.pos_weight = pos_weight
 
     def _run(self, input, target, **mode):
-        return _run_elementwise(_core.bce_logits, input, target, self._code, **mode)
+        return _run_elementwise(_BCE, input, target, self._code, self.weight, self.pos_weight,
+                                **mode)
+
+
+class SigmoidFocalLoss(_Loss):
+    """Sigmoid focal loss; see :func:`fastloss.sigmoid_focal_loss` (default reduction 'none')."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, reduction="none"):
+        super().__init__(reduction=reduction)
+        self.alpha, self.gamma = _focal_params(alpha, gamma)
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_FOCAL, input, target, self._code, param0=self.alpha,
+                                param1=self.gamma, **mode)
 
 
 class MSELoss(_Loss):
     """Mean squared error; see :func:`fastloss.mse_loss`."""
 
+    def __init__(self, size_average=None, reduce=None, reduction="mean", weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+
     def _run(self, input, target, **mode):
-        return _run_elementwise(_core.mse, input, target, self._code, **mode)
+        return _run_elementwise(_MSE, input, target, self._code, self.weight, **mode)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error; see :func:`fastloss.l1_loss`."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_L1, input, target, self._code, self.weight, **mode)
+
+
+class HuberLoss(_Loss):
+    """Huber loss; see :func:`fastloss.huber_loss`."""
+
+    def __init__(self, reduction="mean", delta=1.0, weight=None):
+        super().__init__(reduction=reduction)
+        self.delta = _real_scalar(delta, "delta", 0.0)
+        if self.delta == 0.0:
+            raise ValueError("delta must be positive, got 0.0")
+        self.weight = weight
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_HUBER, input, target, self._code, self.weight,
+                                param0=self.delta, **mode)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss; see :func:`fastloss.smooth_l1_loss`."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = _real_scalar(beta, "beta", 0.0)
+
+    def _run(self, input, target, **mode):
+        return _run_elementwise(_SMOOTH_L1, input, target, self._code, param0=self.beta,
+                                **mode)

@@ -107,35 +107,87 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
                          int n_threads, int64_t *bad_row);
 
 /*
+ * Options of the elementwise losses; a NULL pointer means all defaults.
+ * A weight is broadcast over the flattened input with a period P: element i
+ * uses w[i % P]. That covers a scalar (P = 1), a weight along the trailing
+ * axes (P = their size, e.g. per class along the last axis) and a full-shape
+ * weight (P = n); other broadcasts are materialised by the caller.
+ */
+typedef struct {
+    const float *weight;        /* IN (weight_period,) or NULL */
+    int64_t weight_period;
+    const float *pos_weight;    /* IN (pos_weight_period,) or NULL (BCE only) */
+    int64_t pos_weight_period;
+} fl_elem_options;
+
+/*
  * Binary cross-entropy with logits, elementwise over n elements (any shape, flattened).
  *
- *   loss_i = (x_i > 0 ? x_i * (1 - y_i) : -x_i * y_i) + log1p(exp(-|x_i|))
- *   grad_i = s_i * (sigmoid(x_i) - y_i)
+ *   loss_i = w_i [ (x_i > 0 ? x_i (1 - y_i) : -x_i y_i p_i) + l_i log1p(exp(-|x_i|)) ]
+ *   l_i = 1 + (p_i - 1) y_i       (p = pos_weight, 1 without)
+ *   grad_i = s_i w_i [ (1 - y_i) - l_i sigmoid(-x_i) ]   (= sigmoid(x_i) - y_i for p = 1)
  *
- * This is max(x, 0) - x*y + log1p(exp(-|x|)) written so that neither branch
- * cancels (x*(1-y) for x > 0, -x*y otherwise) and exp never sees a positive
- * argument; sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) otherwise, with the same
- * e = exp(-|x|), so it never overflows. MEAN divides by n (NaN for n == 0).
+ * This is PyTorch's (1 - y) x + l (log1p(exp(-|x|)) + max(-x, 0)) written so
+ * that neither branch cancels (x (1 - y) for x > 0, where 1 - y is exact for
+ * y in [1/2, 1]; -x y p otherwise), and exp never sees a positive argument;
+ * sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) otherwise, with the same
+ * e = exp(-|x|) and one division. MEAN divides by n (NaN for n == 0), weights
+ * or not, as in PyTorch.
  *
  *   x, y            IN   (n,) float32 logits and targets
+ *   opts            IN   weight (any period), pos_weight (period = last axis), or NULL
  *   grad_per_sample IN   (n,) float32 upstream gradient, or NULL (NONE only)
  *   loss_out        OUT  (n,) float32, or NULL;  loss_reduced OUT double, or NULL
  *   grad_out        OUT  (n,) float32, or NULL; may equal x
  */
 int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
-                      float grad_scale, const float *grad_per_sample, float *loss_out,
-                      double *loss_reduced, float *grad_out, int n_threads);
+                      float grad_scale, const fl_elem_options *opts,
+                      const float *grad_per_sample, float *loss_out, double *loss_reduced,
+                      float *grad_out, int n_threads);
 
 /*
- * Mean squared error, elementwise over n elements.
+ * Sigmoid focal loss (Lin et al. 2017, torchvision.ops.sigmoid_focal_loss):
  *
- *   loss_i = (x_i - y_i)^2,   grad_i = s_i * 2 (x_i - y_i)
+ *   p = sigmoid(x), ce = BCE-with-logits(x, y), q = 1 - p_t = p (1 - y) + (1 - p) y
+ *   loss = a_t ce q^gamma,  a_t = alpha y + (1 - alpha)(1 - y)  (a_t = 1 when alpha < 0)
+ *   grad = s a_t [ (p - y) q^gamma + gamma ce q^(gamma - 1) p (1 - p)(1 - 2y) ]
  *
- * Arguments as for fl_bce_logits_f32.
+ * p and 1 - p both come from e = exp(-|x|) without cancellation; q^gamma is
+ * q*q for gamma = 2, q for 1, 1 for 0, and exp(gamma log q) otherwise.
+ * MEAN divides by n. Arguments as for fl_bce_logits_f32 (opts ignored).
  */
-int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction,
-               float grad_scale, const float *grad_per_sample, float *loss_out,
+int fl_sigmoid_focal_f32(const float *x, const float *y, int64_t n, int reduction,
+                         float grad_scale, float alpha, float gamma,
+                         const float *grad_per_sample, float *loss_out, double *loss_reduced,
+                         float *grad_out, int n_threads);
+
+/*
+ * Regression losses, elementwise, with d = x - y and an optional weight w
+ * (opts->weight; 1 without). MEAN divides by n without a weight; with one,
+ * mse and l1 divide by the sum of the broadcast weight and huber by n, as
+ * PyTorch 2.13 does.
+ *
+ *   mse:        loss = w d^2,                         grad = s w 2d
+ *   l1:         loss = w |d|,                         grad = s w sign(d)  (sign(0) = 0)
+ *   huber:      loss = w (|d| < delta ? d^2/2 : delta (|d| - delta/2)),
+ *               grad = s w clamp(d, -delta, delta)
+ *   smooth_l1:  loss = |d| < beta ? d^2 / (2 beta) : |d| - beta/2,
+ *               grad = s clamp(d / beta, -1, 1); beta = 0 is l1 (no weight, as in PyTorch)
+ *
+ * NaN in x or y gives NaN in loss and gradient.
+ */
+int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
+               const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
                double *loss_reduced, float *grad_out, int n_threads);
+int fl_l1_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
+              const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
+              double *loss_reduced, float *grad_out, int n_threads);
+int fl_huber_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
+                 float delta, const fl_elem_options *opts, const float *grad_per_sample,
+                 float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
+int fl_smooth_l1_f32(const float *x, const float *y, int64_t n, int reduction,
+                     float grad_scale, float beta, const float *grad_per_sample,
+                     float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
 
 /* 1 when the library was compiled with OpenMP, 0 when it runs serially. */
 int fl_openmp_enabled(void);

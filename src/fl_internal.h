@@ -119,6 +119,18 @@ typedef struct fl_ce_split {
 #define FL_SPLIT_MAX_ROWS ((int64_t)64)
 #define FL_SPLIT_HUGE_C ((int64_t)262144)
 
+/* A weight broadcast over the flattened input with period P: element i uses
+ * w[i % P] (scalar: P = 1; per class along the last axis: P = its length;
+ * full shape: P = n). For P <= FL_SUM_CHUNK, `tile` repeats w over
+ * FL_SUM_CHUNK + P floats so any chunk reads it contiguously from
+ * tile + (i % P); longer periods are read in place and chunks are cut at the
+ * wrap. */
+typedef struct {
+    const float *w;                 /* IN  (period,) or NULL */
+    int64_t period;
+    const float *tile;              /* (FL_SUM_CHUNK + period,) or NULL */
+} fl_periodic;
+
 typedef struct {
     const float *x, *y;             /* IN  (n,) */
     int64_t n;
@@ -127,7 +139,20 @@ typedef struct {
     float *loss_out;                /* OUT (n,) or NULL */
     float *grad_out;                /* OUT (n,) or NULL, may equal x */
     int want_sum;
+    fl_periodic weight, pos_weight;
+    float param0, param1;           /* delta / beta / (alpha, gamma) */
 } fl_elem_ctx;
+
+/* The elementwise losses, indexing fl_kernel_table.elem. */
+enum {
+    FL_ELEM_BCE = 0,
+    FL_ELEM_FOCAL,
+    FL_ELEM_MSE,
+    FL_ELEM_L1,
+    FL_ELEM_HUBER,
+    FL_ELEM_SMOOTH_L1,
+    FL_ELEM_COUNT
+};
 
 /* Test hooks: which inline function fl_math_eval applies. */
 enum { FL_MATH_EXP_NONPOS = 0, FL_MATH_LOG1P_UNIT = 1, FL_MATH_LOG_POS = 2 };
@@ -137,8 +162,7 @@ typedef void (*fl_math_fn)(int which, const float *in, float *out, int64_t n);
 typedef struct {
     const char *name;
     fl_block_fn ce_block;
-    fl_block_fn bce_block;
-    fl_block_fn mse_block;
+    fl_block_fn elem[FL_ELEM_COUNT];
     fl_block_fn ce_split_stats;
     fl_block_fn ce_split_scale;
     fl_math_fn math_eval;
@@ -159,13 +183,14 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
 
 /*
  * The entry point shared by the elementwise losses: checks the arguments,
- * derives the scale (grad_scale / n for MEAN), runs fn over blocks of
- * FL_BLOCK_ELEMS elements and reduces. fn reads an fl_elem_ctx.
+ * derives the scale (grad_scale / D for MEAN, with D = n, or the sum of the
+ * broadcast weight when weighted_mean), runs the dispatched block kernel of
+ * loss `kind` over blocks of FL_BLOCK_ELEMS elements and reduces.
  */
-int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n,
-                       int reduction, float grad_scale, const float *grad_per_sample,
-                       float *loss_out, double *loss_reduced, float *grad_out,
-                       int n_threads);
+int fl_run_elementwise(int kind, const float *x, const float *y, int64_t n, int reduction,
+                       float grad_scale, const fl_elem_options *opts, int weighted_mean,
+                       float param0, float param1, const float *grad_per_sample,
+                       float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
 
 /* Sums are kept in float vector lanes for FL_SUM_CHUNK elements (at most
  * FL_SUM_CHUNK / 4 additions per lane, a relative error below 4e-6 in the
@@ -174,53 +199,78 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
  * loops; this costs one horizontal add per chunk. */
 #define FL_SUM_CHUNK ((int64_t)256)
 
+/* The weight pointer for elements [i, i + *m) of a periodic weight (NULL
+ * when there is none), shortening *m so the chunk does not wrap. */
+FL_INLINE const float *fl_periodic_at(const fl_periodic *pw, int64_t i, int64_t *m)
+{
+    if (!pw->w)
+        return NULL;
+    const int64_t off = i % pw->period;
+    if (pw->tile)
+        return pw->tile + off;
+    if (off + *m > pw->period)
+        *m = pw->period - off;
+    return pw->w + off;
+}
+
 /*
  * Defines the block kernel `fname` of an elementwise loss from its chunk
  * function, which must have the signature
  *   float chunk(const float *x, const float *y, int64_t n, float scale,
  *               const float *grad_per_sample, float *loss_out, float *grad_out,
- *               int has_loss, int has_sum, int has_grad, int has_gps)
+ *               const float *w, const float *pw, float param0, float param1,
+ *               int has_loss, int has_sum, int has_grad, int has_gps, int has_w, int has_pw)
  * (returning the float sum of its n <= FL_SUM_CHUNK losses) and be FL_INLINE:
  * each call below passes constant flags, so the compiler emits one
- * specialised, vectorised loop per combination of outputs. The block kernel
- * adds the chunk sums in double, in order.
+ * specialised, vectorised loop per combination of outputs and weights
+ * (has_pw only where allow_pw is 1). The block kernel adds the chunk sums in
+ * double, in order.
  */
-#define FL_DEFINE_ELEM_BLOCK(fname, chunk)                                          \
-    double fname(const void *vctx, int64_t block, int64_t *bad)                     \
-    {                                                                               \
-        const fl_elem_ctx *p = (const fl_elem_ctx *)vctx;                           \
-        const int64_t i0 = block * FL_BLOCK_ELEMS;                                  \
-        const int64_t i1 = p->n - i0 < FL_BLOCK_ELEMS ? p->n : i0 + FL_BLOCK_ELEMS; \
-        const float sc = p->scale;                                                  \
-        double total = 0.0;                                                         \
-        (void)bad;                                                                  \
-        for (int64_t j = i0; j < i1; j += FL_SUM_CHUNK) {                           \
-            const int64_t m = i1 - j < FL_SUM_CHUNK ? i1 - j : FL_SUM_CHUNK;        \
-            const float *x = p->x + j, *y = p->y + j;                               \
-            const float *gps = p->grad_per_sample ? p->grad_per_sample + j : NULL;  \
-            float *lo = p->loss_out ? p->loss_out + j : NULL;                       \
-            float *go = p->grad_out ? p->grad_out + j : NULL;                       \
-            float part;                                                             \
-            if (!go)                                                                \
-                part = lo ? chunk(x, y, m, sc, NULL, lo, NULL, 1, 0, 0, 0)          \
-                          : chunk(x, y, m, sc, NULL, NULL, NULL, 0, 1, 0, 0);       \
-            else if (gps)                                                           \
-                part = chunk(x, y, m, sc, gps, NULL, go, 0, 0, 1, 1);               \
-            else if (lo)                                                            \
-                part = chunk(x, y, m, sc, NULL, lo, go, 1, 0, 1, 0);                \
-            else                                                                    \
-                part = p->want_sum ? chunk(x, y, m, sc, NULL, NULL, go, 0, 1, 1, 0) \
-                                   : chunk(x, y, m, sc, NULL, NULL, go, 0, 0, 1, 0); \
-            total += part;                                                          \
-        }                                                                           \
-        return total;                                                               \
+#define FL_ELEM_CALL_(chunk, hw, hp)                                                    \
+    (!go ? (lo ? chunk(x, y, m, sc, NULL, lo, NULL, w, pw, a, b, 1, 0, 0, 0, hw, hp)    \
+               : chunk(x, y, m, sc, NULL, NULL, NULL, w, pw, a, b, 0, 1, 0, 0, hw, hp)) \
+     : gps ? chunk(x, y, m, sc, gps, NULL, go, w, pw, a, b, 0, 0, 1, 1, hw, hp)         \
+     : lo  ? chunk(x, y, m, sc, NULL, lo, go, w, pw, a, b, 1, 0, 1, 0, hw, hp)          \
+     : p->want_sum ? chunk(x, y, m, sc, NULL, NULL, go, w, pw, a, b, 0, 1, 1, 0, hw, hp) \
+                   : chunk(x, y, m, sc, NULL, NULL, go, w, pw, a, b, 0, 0, 1, 0, hw, hp))
+
+#define FL_DEFINE_ELEM_BLOCK(fname, chunk, allow_pw)                                  \
+    double fname(const void *vctx, int64_t block, int64_t *bad)                       \
+    {                                                                                 \
+        const fl_elem_ctx *p = (const fl_elem_ctx *)vctx;                             \
+        const int64_t i0 = block * FL_BLOCK_ELEMS;                                    \
+        const int64_t i1 = p->n - i0 < FL_BLOCK_ELEMS ? p->n : i0 + FL_BLOCK_ELEMS;   \
+        const float sc = p->scale, a = p->param0, b = p->param1;                      \
+        double total = 0.0;                                                           \
+        (void)bad;                                                                    \
+        for (int64_t j = i0; j < i1;) {                                               \
+            int64_t m = i1 - j < FL_SUM_CHUNK ? i1 - j : FL_SUM_CHUNK;                \
+            const float *w = fl_periodic_at(&p->weight, j, &m);                       \
+            const float *pw = (allow_pw) ? fl_periodic_at(&p->pos_weight, j, &m) : NULL; \
+            const float *x = p->x + j, *y = p->y + j;                                 \
+            const float *gps = p->grad_per_sample ? p->grad_per_sample + j : NULL;    \
+            float *lo = p->loss_out ? p->loss_out + j : NULL;                         \
+            float *go = p->grad_out ? p->grad_out + j : NULL;                         \
+            float part;                                                               \
+            if ((allow_pw) && pw)                                                     \
+                part = w ? FL_ELEM_CALL_(chunk, 1, 1) : FL_ELEM_CALL_(chunk, 0, 1);   \
+            else                                                                      \
+                part = w ? FL_ELEM_CALL_(chunk, 1, 0) : FL_ELEM_CALL_(chunk, 0, 0);   \
+            total += part;                                                            \
+            j += m;                                                                   \
+        }                                                                             \
+        return total;                                                                 \
     }
 
 /* Declarations of every compiled copy of the block kernels. */
 #define FL_DECLARE_KERNELS(isa)                                               \
     double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
     double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_focal_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_l1_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_huber_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_smooth_l1_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_ce_split_stats_##isa(const void *ctx, int64_t unit, int64_t *bad); \
     double fl_ce_split_scale_##isa(const void *ctx, int64_t unit, int64_t *bad); \
     void fl_math_eval_##isa(int which, const float *in, float *out, int64_t n);
@@ -252,10 +302,9 @@ FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof
  * -inf included, gives exactly 0. NaN propagates through r and p: NaN * 2^n
  * is NaN whatever the bits of 2^n are.
  */
-FL_INLINE float fl_exp_nonpos(float x)
+FL_INLINE float fl_exp_core(float x)
 {
     const float magic = 12582912.0f + 127.0f;   /* 0x1.8p23 + exponent bias */
-    x = x < -88.0f ? -88.0f : x;
     const float t = x * 1.44269504088896341f + magic;
     const float nf = t - magic;                 /* round(x / ln2), exact */
     float r = x - nf * 0.693359375f;            /* ln2 high part: exact product */
@@ -269,6 +318,20 @@ FL_INLINE float fl_exp_nonpos(float x)
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
     return p * scale;
+}
+
+FL_INLINE float fl_exp_nonpos(float x)
+{
+    return fl_exp_core(x < -88.0f ? -88.0f : x);
+}
+
+/* exp(x) for any x: as fl_exp_nonpos below 0; above, within 2 ulp up to
+ * x = 88.3, +inf from 88.4 on (2^128 is built as the bits of +inf; the exact
+ * overflow threshold is 88.72). NaN passes through. */
+FL_INLINE float fl_exp_any(float x)
+{
+    x = x > 89.0f ? 89.0f : x;
+    return fl_exp_core(x < -88.0f ? -88.0f : x);
 }
 
 /*

@@ -79,18 +79,59 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
     return FL_OK;
 }
 
-int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n,
-                       int reduction, float grad_scale, const float *grad_per_sample,
-                       float *loss_out, double *loss_reduced, float *grad_out,
-                       int n_threads)
+/* Prepare a periodic weight; *tile_mem receives the allocated tile (or NULL). */
+static int fl_periodic_init(fl_periodic *pw, const float *w, int64_t period, float **tile_mem)
+{
+    pw->w = w;
+    pw->period = period;
+    pw->tile = NULL;
+    *tile_mem = NULL;
+    if (!w)
+        return FL_OK;
+    if (period < 1)
+        return FL_ERR_ARG;
+    if (period <= FL_SUM_CHUNK) {
+        const int64_t len = FL_SUM_CHUNK + period;
+        float *tile = (float *)malloc((size_t)len * sizeof(float));
+        if (!tile)
+            return FL_ERR_NOMEM;
+        for (int64_t k = 0; k < len; k++)
+            tile[k] = w[k % period];
+        pw->tile = tile;
+        *tile_mem = tile;
+    }
+    return FL_OK;
+}
+
+int fl_run_elementwise(int kind, const float *x, const float *y, int64_t n, int reduction,
+                       float grad_scale, const fl_elem_options *opts, int weighted_mean,
+                       float param0, float param1, const float *grad_per_sample,
+                       float *loss_out, double *loss_reduced, float *grad_out, int n_threads)
 {
     if (n < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
         reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !y)) ||
         (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
-        (reduction == FL_REDUCTION_NONE && loss_reduced))
+        (reduction == FL_REDUCTION_NONE && loss_reduced) || kind < 0 || kind >= FL_ELEM_COUNT)
         return FL_ERR_ARG;
-    const double denom = reduction == FL_REDUCTION_MEAN ? (double)n : 1.0;
+    const float *w = opts ? opts->weight : NULL;
+    const int64_t wp = opts ? opts->weight_period : 0;
+    double denom = 1.0;
+    if (reduction == FL_REDUCTION_MEAN) {
+        denom = (double)n;
+        if (weighted_mean && w) {
+            /* sum of the weight broadcast over n elements: whole periods plus a remainder */
+            double whole = 0.0, part = 0.0;
+            const int64_t rem = wp > 0 ? n % wp : 0;
+            for (int64_t k = 0; k < wp; k++) {
+                whole += (double)w[k];
+                if (k < rem)
+                    part += (double)w[k];
+            }
+            denom = whole * (double)(wp > 0 ? n / wp : 0) + part;
+        }
+    }
     fl_elem_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
     ctx.x = x;
     ctx.y = y;
     ctx.n = n;
@@ -99,10 +140,22 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
     ctx.loss_out = loss_out;
     ctx.grad_out = grad_out;
     ctx.want_sum = loss_reduced != NULL;
+    ctx.param0 = param0;
+    ctx.param1 = param1;
+    float *tile_w = NULL, *tile_pw = NULL;
+    int status = fl_periodic_init(&ctx.weight, w, wp, &tile_w);
+    if (status == FL_OK && opts)
+        status = fl_periodic_init(&ctx.pos_weight, opts->pos_weight, opts->pos_weight_period,
+                                  &tile_pw);
     double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fn, &ctx, (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS,
-                                     n, n_threads, &total, &bad);
+    if (status == FL_OK) {
+        int64_t bad = -1;
+        status = fl_run_blocks(fl_kernels()->elem[kind], &ctx,
+                               (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS, n, n_threads, &total,
+                               &bad);
+    }
+    free(tile_w);
+    free(tile_pw);
     if (status == FL_OK && loss_reduced)
         *loss_reduced = total / denom;
     return status;
@@ -111,8 +164,10 @@ int fl_run_elementwise(fl_block_fn fn, const float *x, const float *y, int64_t n
 /* ------------------------------------------------------------------------ */
 /* Dispatch.                                                                 */
 
-#define FL_TABLE(isa) \
-    {#isa, fl_ce_block_##isa, fl_bce_block_##isa, fl_mse_block_##isa, \
+#define FL_TABLE(isa)                                                              \
+    {#isa, fl_ce_block_##isa,                                                      \
+     {fl_bce_block_##isa, fl_focal_block_##isa, fl_mse_block_##isa, fl_l1_block_##isa, \
+      fl_huber_block_##isa, fl_smooth_l1_block_##isa},                             \
      fl_ce_split_stats_##isa, fl_ce_split_scale_##isa, fl_math_eval_##isa}
 
 static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline);

@@ -1,13 +1,8 @@
-"""The loss options that fastloss does not implement yet.
+"""The loss options: cross_entropy's weight and label_smoothing and
+binary_cross_entropy_with_logits's weight and pos_weight, against the float64
+reference (test_ce_options.py covers cross-entropy's options in depth).
 
-Today: binary_cross_entropy_with_logits's ``weight`` and ``pos_weight``
-raise NotImplementedError naming the option (never silently ignored).
-cross_entropy's options are implemented (see test_ce_options.py too).
-
-Ready for when they land: the ``*_match_reference`` tests are strict xfails;
-once an option works they XPASS, which fails the run, and then the xfail
-marker and the matching ``raise_not_implemented`` case must go.  The
-reference itself is checked for these options against PyTorch and finite
+The reference itself is checked for these options against PyTorch and finite
 differences in test_reference.py.
 """
 
@@ -46,17 +41,6 @@ def _ce_data():
     return x, t
 
 
-@pytest.mark.parametrize("options,name", BCE_OPTIONS)
-def test_bce_options_raise_not_implemented(options, name):
-    x, y = BCE_WITH_LOGITS.make_data((9, 7), 0)
-    with pytest.raises(NotImplementedError, match=name):
-        fastloss.binary_cross_entropy_with_logits(x, y, **options)
-    with pytest.raises(NotImplementedError, match=name):
-        fastloss.BCEWithLogitsLoss(**options).loss_and_grad(x, y)
-    with pytest.raises(NotImplementedError, match=name):
-        fastloss.BCEWithLogitsLoss(**options).backward(x, y)
-
-
 def test_default_option_values_are_accepted():
     x, t = _ce_data()
     assert_same(fastloss.cross_entropy(x, t, weight=None, label_smoothing=0.0), fastloss.cross_entropy(x, t))
@@ -78,7 +62,6 @@ def test_cross_entropy_options_match_reference(options, name):
         assert_grad_close(grad, ref.cross_entropy_grad(x64, t, reduction=reduction, **options))
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True, reason="BCE options not implemented yet")
 @pytest.mark.parametrize("options,name", BCE_OPTIONS)
 def test_bce_options_match_reference(options, name):
     x, y = BCE_WITH_LOGITS.make_data((9, 7), 0)
