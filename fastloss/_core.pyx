@@ -29,6 +29,12 @@ cdef extern from "fastloss.h" nogil:
                              const fl_ce_options *opts, const float *grad_per_sample,
                              float *loss_out, double *loss_reduced, float *grad_out,
                              int n_threads, int64_t *bad_row)
+    int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                                  int64_t d, int64_t ignore_index, int reduction,
+                                  float grad_scale, const fl_ce_options *opts,
+                                  const float *grad_per_sample, float *loss_out,
+                                  double *loss_reduced, float *grad_out, int n_threads,
+                                  int64_t *bad_row)
     ctypedef struct fl_elem_options:
         const float *weight
         int64_t weight_period
@@ -79,6 +85,12 @@ cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable, st
     return cnp.PyArray_DATA(a)
 
 
+class TargetError(ValueError):
+    """A class target out of range; args: (flat index, value, classes, ignore_index).
+    The Python layer re-raises it as a ValueError naming the index in the
+    target's shape."""
+
+
 cdef inline int _check_status(int status) except -1:
     if status == FL_ERR_NOMEM:
         raise MemoryError("fastloss: could not allocate per-block partial sums")
@@ -87,35 +99,34 @@ cdef inline int _check_status(int status) except -1:
     return 0
 
 
-def cross_entropy(x, target, int64_t n, int64_t c, int64_t ignore_index, weight,
+def cross_entropy(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_index, weight,
                   float label_smoothing, float z_loss, lse_out, correct_out, int reduction,
                   float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """Returns the reduced loss (MEAN/SUM) or None; raises on an invalid target."""
+    """x is (n, c, d) (d = 1 for plain (n, c)); per-sample arrays are (n, d).
+    Returns the reduced loss (MEAN/SUM) or None; raises on an invalid target."""
     cdef fl_ce_options opts
     opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
     opts.label_smoothing = label_smoothing
     opts.z_loss = z_loss
-    opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, n, True, "lse_out")
-    opts.correct_out = <int8_t *>_ptr(correct_out, cnp.NPY_INT8, n, True, "correct_out")
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n * c, False, "input")
-    cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, n, False, "target")
-    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
+    cdef int64_t samples = n * d
+    opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
+    opts.correct_out = <int8_t *>_ptr(correct_out, cnp.NPY_INT8, samples, True, "correct_out")
+    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
+    cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, samples, False,
+                                                   "target")
+    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, samples, False,
                                                "grad_output")
-    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, n, True, "loss_out")
-    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, n * c, True, "out")
+    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, samples, True, "loss_out")
+    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, samples * c, True, "out")
     cdef double reduced = 0.0
     cdef int64_t bad = -1
     cdef int status
     cdef double *pr = &reduced if reduction != 0 else NULL
     with nogil:
-        status = fl_cross_entropy_f32(px, pt, n, c, ignore_index, reduction, grad_scale, &opts,
-                                      pg, pl, pr, po, n_threads, &bad)
+        status = fl_cross_entropy_kdim_f32(px, pt, n, c, d, ignore_index, reduction,
+                                           grad_scale, &opts, pg, pl, pr, po, n_threads, &bad)
     if status == FL_ERR_TARGET:
-        value = int(pt[bad])
-        raise ValueError(
-            f"target[{bad}] = {value} is out of range for {c} classes "
-            f"(valid: 0 <= target < {c}, or ignore_index={ignore_index})"
-        )
+        raise TargetError(int(bad), int(pt[bad]), int(c), int(ignore_index))
     _check_status(status)
     return reduced if reduction != 0 else None
 

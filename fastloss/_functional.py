@@ -192,6 +192,7 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
     if not -_INT64_MAX - 1 <= ignore_index <= _INT64_MAX:
         raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
     x = _as_f32(input, "input")
+    d = 1
     if x.ndim == 2:
         n, c = x.shape
         shape = (n,)
@@ -199,15 +200,25 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
         n, c = 1, x.shape[0]
         shape = ()
     elif x.ndim == 0:
-        raise ValueError("input must have shape (N, C) or (C,), got a scalar")
+        raise ValueError("input must have shape (N, C), (C,) or (N, C, d1, ..., dk), "
+                         "got a scalar")
     else:
-        _not_yet(f"cross_entropy on K-dimensional input (got input of shape {x.shape})")
+        n, c = x.shape[:2]
+        shape = (n,) + x.shape[2:]
+        d = int(np.prod(x.shape[2:], dtype=np.int64))
     t = _class_target(target, shape, x.shape)
     w = _class_weight(weight, c)
     lse_out = _per_sample_buffer(lse_out, shape, "lse_out")
     correct = np.empty(shape, np.int8) if return_correct else None
-    result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
-                  x, t, n, c, ignore_index, w, eps, z_loss, lse_out, correct)
+    try:
+        result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
+                      x, t, n, c, d, ignore_index, w, eps, z_loss, lse_out, correct)
+    except _core.TargetError as exc:
+        flat, value, classes, ignore = exc.args
+        where = np.unravel_index(flat, shape) if len(shape) > 1 else (flat,) if shape else ()
+        index = ", ".join(str(int(i)) for i in where)
+        raise ValueError(f"target[{index}] = {value} is out of range for {classes} classes "
+                         f"(valid: 0 <= target < {classes}, or ignore_index={ignore})") from None
     if not return_correct:
         return result
     n_correct = int(np.count_nonzero(correct))
@@ -236,10 +247,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     Parameters
     ----------
-    input : array_like, shape (N, C) or (C,)
-        Logits. A C-contiguous float32 array is used as is; any other real dtype
-        or memory layout is converted to one once (a copy).
-    target : array_like of int, shape (N,) or ()
+    input : array_like, shape (N, C), (C,) or (N, C, d1, ..., dk)
+        Logits, the classes on axis 1 as in PyTorch (K-dimensional input, e.g.
+        segmentation, is computed in place without transposing it). A
+        C-contiguous float32 array is used as is; any other real dtype or
+        memory layout is converted to one once (a copy).
+    target : array_like of int, shape (N,), () or (N, d1, ..., dk)
         Class indices in ``[0, C)``, or ``ignore_index``. Any integer dtype.
     weight : array_like, shape (C,), optional
         Finite class weights.

@@ -186,117 +186,191 @@ FL_INLINE void ce_skip_row(const fl_ce_ctx *p, int64_t i)
         p->correct_out[i] = 0;
 }
 
-/* ---- Short rows (c <= FL_SHORT_ROW_MAX): FL_TILE_ROWS rows at a time,
- * vectorised across rows. A row of 10 is too short for a vector loop along it
- * (prologue, epilogue and horizontal reductions would dominate), so the tile
- * is transposed into T[j][r] and every step runs down the rows, one SIMD lane
- * per row: max, exp, sum (in float: at most FL_SHORT_ROW_MAX terms in (0, 1]),
- * and a vectorised log (fl_log_pos) instead of one libm call per row. */
+/* ---- Columns: FL_TILE_ROWS samples at a time, vectorised across samples.
+ *
+ * Two layouts have each sample's classes a fixed stride apart rather than
+ * contiguous: a tile of short rows (C <= FL_SHORT_ROW_MAX) transposed into a
+ * stack buffer, and K-dimensional input (N, C, d1..dk), where the classes of
+ * position p of sample n are x[n, :, p], D = d1*...*dk apart. ce_cols handles
+ * both: column r's class j is x[j * ld + r], and every step runs down the
+ * columns, one SIMD lane per sample: max, exp, sum, the smoothing sum, and a
+ * vectorised log (fl_log_pos) instead of one libm call per sample. Sums are
+ * in double when C is large, in float for short rows (at most 16 terms). */
 
 #define FL_SHORT_ROW_MAX 16
 #define FL_TILE_ROWS 64
 
-/* Rows i0 .. i0+rows-1 (rows <= FL_TILE_ROWS) of c = p->c columns; returns the
- * sum of their losses. Called with a constant c (see ce_short_rows), so the
- * loops over j unroll into straight-line code. */
-FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int64_t *bad,
-                               const int64_t c)
+typedef struct {
+    ce_row_result res[FL_TILE_ROWS];
+    int64_t t[FL_TILE_ROWS];        /* target of each column, -1 if ignored/invalid */
+} ce_cols_out;
+
+/* 1 when the first index of column r's maximum m is t. */
+FL_INLINE int ce_col_argmax_is(const float *x, int64_t ld, int64_t r, int64_t t, float m)
+{
+    if (!(x[t * ld + r] == m))
+        return 0;
+    for (int64_t j = 0; j < t; j++)
+        if (x[j * ld + r] == m)
+            return 0;
+    return 1;
+}
+
+/* Columns 0..rows-1 of x (stride ld between classes) are the samples
+ * base..base+rows-1. Stores exp(x - m) into e (stride eld) when e != NULL
+ * (e may equal x); fills out->res/t and the per-sample outputs; returns the
+ * sum of the losses. */
+FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *e, int64_t eld,
+                         int64_t rows, int64_t base, const int64_t c, ce_cols_out *out,
+                         int64_t *bad)
 {
     enum { R = FL_TILE_ROWS };
-    const float *xs = p->x + i0 * c;
-    float *gs = p->grad_out ? p->grad_out + i0 * c : NULL;
     const float *w = p->weight;
     const int has_sd = p->eps != 0.0f;
-    float T[FL_SHORT_ROW_MAX * R];
-    float m[R], s[R], lg[R], sd[R];
-    ce_row_result res[R];
-    int64_t tg[R];
+    float m[R], lg[R], xt[R], sf[R], sdf[R];
+    double s[R], sd[R];
 
-    for (int64_t j = 0; j < c; j++) {
-        FL_SIMD
-        for (int64_t r = 0; r < rows; r++)
-            T[j * R + r] = xs[r * c + j];
-    }
     FL_SIMD
-    for (int64_t r = 0; r < rows; r++) {
-        m[r] = T[r];
-        s[r] = 0.0f;
-        sd[r] = 0.0f;
-    }
+    for (int64_t r = 0; r < rows; r++)
+        m[r] = x[r];
     for (int64_t j = 1; j < c; j++) {
         FL_SIMD
         for (int64_t r = 0; r < rows; r++)
-            m[r] = T[j * R + r] > m[r] ? T[j * R + r] : m[r];
+            m[r] = x[j * ld + r] > m[r] ? x[j * ld + r] : m[r];
     }
-    if (p->correct_out) {
-        for (int64_t r = 0; r < rows; r++) {
-            const int64_t t = p->target[i0 + r];
-            p->correct_out[i0 + r] =
-                (int8_t)(t >= 0 && t < c && ce_argmax_is(xs + r * c, t, m[r]));
-        }
+    /* Targets first: x_t and argmax are read before e may overwrite x. */
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t i = base + r, t = p->target[i];
+        const int valid = t >= 0 && t < c && t != p->ignore_index;
+        if (!valid && t != p->ignore_index && *bad < 0)
+            *bad = i;
+        out->t[r] = valid ? t : -1;
+        xt[r] = valid ? x[t * ld + r] : 0.0f;
+        if (p->correct_out)
+            p->correct_out[i] = (int8_t)(valid && ce_col_argmax_is(x, ld, r, t, m[r]));
     }
-    for (int64_t j = 0; j < c; j++) {
-        const float wj = w ? w[j] : 1.0f;
-        if (has_sd) {
+    if (c <= FL_SHORT_ROW_MAX) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            sf[r] = sdf[r] = 0.0f;
+        for (int64_t j = 0; j < c; j++) {
+            const float wj = w ? w[j] : 1.0f;
             FL_SIMD
             for (int64_t r = 0; r < rows; r++) {
-                const float d = T[j * R + r] - m[r];
-                const float e = fl_exp_nonpos(d);
-                T[j * R + r] = e;
-                s[r] += e;
-                sd[r] -= wj * d;
+                const float d = x[j * ld + r] - m[r];
+                const float ej = fl_exp_nonpos(d);
+                if (e)
+                    e[j * eld + r] = ej;
+                sf[r] += ej;
+                if (has_sd)
+                    sdf[r] -= wj * d;
             }
-        } else {
+        }
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++) {
+            s[r] = sf[r];
+            sd[r] = sdf[r];
+        }
+    } else {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            s[r] = sd[r] = 0.0;
+        for (int64_t j = 0; j < c; j++) {
+            const float wj = w ? w[j] : 1.0f;
             FL_SIMD
             for (int64_t r = 0; r < rows; r++) {
-                const float e = fl_exp_nonpos(T[j * R + r] - m[r]);
-                T[j * R + r] = e;
-                s[r] += e;
+                const float d = x[j * ld + r] - m[r];
+                const float ej = fl_exp_nonpos(d);
+                if (e)
+                    e[j * eld + r] = ej;
+                s[r] += (double)ej;
+                if (has_sd)
+                    sd[r] -= (double)(wj * d);
             }
         }
     }
     FL_SIMD
     for (int64_t r = 0; r < rows; r++)
-        lg[r] = fl_log_pos(s[r]);
+        lg[r] = fl_log_pos((float)s[r]);
 
-    /* Targets: x_t is read from the original row (T now holds exponentials);
-     * invalid or ignored rows get t = -1 and contribute nothing. */
     double acc = 0.0;
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t i = i0 + r, t = p->target[i];
-        const int valid = t >= 0 && t < c && t != p->ignore_index;
-        if (!valid && t != p->ignore_index && *bad < 0)
-            *bad = i;
-        tg[r] = valid ? t : -1;
-        if (!valid) {
-            res[r].k = res[r].b = res[r].bt = 0.0f;
+        const int64_t i = base + r, t = out->t[r];
+        if (t < 0) {
+            out->res[r].k = out->res[r].b = out->res[r].bt = 0.0f;
             if (p->loss_out)
                 p->loss_out[i] = 0.0f;
             if (p->lse_out)
                 p->lse_out[i] = NAN;
-            if (p->correct_out)
-                p->correct_out[i] = 0;
             continue;
         }
         const float sc = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
-        res[r] = ce_finish(p, m[r], (double)s[r], (double)lg[r], (double)sd[r], xs[r * c + t],
-                           w ? w[t] : 1.0f, sc);
+        out->res[r] = ce_finish(p, m[r], s[r], (double)lg[r], sd[r], xt[r], w ? w[t] : 1.0f, sc);
         if (p->loss_out)
-            p->loss_out[i] = (float)res[r].loss;
+            p->loss_out[i] = (float)out->res[r].loss;
         if (p->lse_out)
-            p->lse_out[i] = res[r].lse;
-        if (p->correct_out && res[r].loss != res[r].loss)
+            p->lse_out[i] = out->res[r].lse;
+        if (p->correct_out && out->res[r].loss != out->res[r].loss)
             p->correct_out[i] = 0;
-        acc += res[r].loss;
+        acc += out->res[r].loss;
     }
-    if (gs) {
+    return acc;
+}
+
+/* g[j * gld + r] = e * k_r - b_r w_j (0 for ignored columns), then g_t -= bt_r.
+ * e is read from e[j * eld + r] (e may equal g). */
+FL_INLINE void ce_cols_grad(const fl_ce_ctx *p, const float *e, int64_t eld, float *g,
+                            int64_t gld, int64_t rows, int64_t c, const ce_cols_out *out)
+{
+    enum { R = FL_TILE_ROWS };
+    const float *w = p->weight;
+    float k[R], b[R];
+    for (int64_t r = 0; r < rows; r++) {
+        k[r] = out->res[r].k;
+        b[r] = out->res[r].b;
+    }
+    for (int64_t j = 0; j < c; j++) {
+        const float wj = w ? w[j] : 1.0f;
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            g[j * gld + r] = out->t[r] >= 0 ? e[j * eld + r] * k[r] - b[r] * wj : 0.0f;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        if (out->t[r] >= 0)
+            g[out->t[r] * gld + r] -= out->res[r].bt;
+}
+
+/* Rows i0 .. i0+rows-1 (rows <= FL_TILE_ROWS) of c <= FL_SHORT_ROW_MAX
+ * columns, transposed into T[j][r]. Called with a constant c (see
+ * ce_short_rows), so the loops over j unroll into straight-line code. */
+FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int64_t *bad,
+                               const int64_t c)
+{
+    enum { R = FL_TILE_ROWS };
+    const float *xs = p->x + i0 * c;
+    float T[FL_SHORT_ROW_MAX * R];
+    ce_cols_out out;
+    for (int64_t j = 0; j < c; j++) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            T[j * R + r] = xs[r * c + j];
+    }
+    const double acc = ce_cols(p, T, R, p->grad_out ? T : NULL, R, rows, i0, c, &out, bad);
+    if (p->grad_out) {
+        /* one pass writes each gradient row once: transposed back from T */
+        float *gs = p->grad_out + i0 * c;
+        const float *w = p->weight;
         for (int64_t r = 0; r < rows; r++) {
             float *g = gs + r * c;
-            const float k = res[r].k, b = res[r].b;
+            const float k = out.res[r].k, b = out.res[r].b;
+            if (out.t[r] < 0) {
+                for (int64_t j = 0; j < c; j++)
+                    g[j] = 0.0f;
+                continue;
+            }
             for (int64_t j = 0; j < c; j++)
                 g[j] = T[j * R + r] * k - b * (w ? w[j] : 1.0f);
-            if (tg[r] >= 0)
-                g[tg[r]] -= res[r].bt;
+            g[out.t[r]] -= out.res[r].bt;
         }
     }
     return acc;
@@ -318,6 +392,29 @@ static double ce_short_rows(const fl_ce_ctx *p, int64_t r0, int64_t r1, int64_t 
         }
     }
     return acc;
+}
+
+/* K-dimensional input: block b covers positions [q0, q1) of sample n, where
+ * the block grid is (n, position block) with p->positions_per_block
+ * positions per block. In place: no transposition of the input. */
+double FL_FN(fl_ce_kdim_block)(const void *vctx, int64_t block, int64_t *bad)
+{
+    const fl_ce_ctx *p = (const fl_ce_ctx *)vctx;
+    const int64_t c = p->c, D = p->spatial, per = p->positions_per_block;
+    const int64_t nb = (D + per - 1) / per;
+    const int64_t n = block / nb, q0 = (block % nb) * per;
+    const int64_t q1 = q0 + per < D ? q0 + per : D;
+    const float *xs = p->x + n * c * D;
+    float *gs = p->grad_out ? p->grad_out + n * c * D : NULL;
+    ce_cols_out out;
+    double acc = 0.0;
+    for (int64_t q = q0; q < q1; q += FL_TILE_ROWS) {
+        const int64_t rows = q1 - q < FL_TILE_ROWS ? q1 - q : FL_TILE_ROWS;
+        acc += ce_cols(p, xs + q, D, gs ? gs + q : NULL, D, rows, n * D + q, c, &out, bad);
+        if (gs)
+            ce_cols_grad(p, gs + q, D, gs + q, D, rows, c, &out);
+    }
+    return p->want_sum ? acc : 0.0;
 }
 
 double FL_FN(fl_ce_block)(const void *vctx, int64_t block, int64_t *bad)
@@ -536,7 +633,18 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
                          float *loss_out, double *loss_reduced, float *grad_out,
                          int n_threads, int64_t *bad_row)
 {
-    if (n < 0 || c < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
+    return fl_cross_entropy_kdim_f32(x, target, n, c, 1, ignore_index, reduction, grad_scale,
+                                     opts, grad_per_sample, loss_out, loss_reduced, grad_out,
+                                     n_threads, bad_row);
+}
+
+int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                              int64_t d, int64_t ignore_index, int reduction, float grad_scale,
+                              const fl_ce_options *opts, const float *grad_per_sample,
+                              float *loss_out, double *loss_reduced, float *grad_out,
+                              int n_threads, int64_t *bad_row)
+{
+    if (n < 0 || c < 0 || d < 1 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
         reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !target)) ||
         (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
         (reduction == FL_REDUCTION_NONE && loss_reduced))
@@ -548,10 +656,11 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
     /* The mean's denominator: the target weights of the rows that are not
      * ignored (their count without weights). Out-of-range targets are skipped
      * here and reported by the main pass. */
+    const int64_t samples = n * d;   /* one target per (sample, position) */
     double denom = 1.0;
     if (reduction == FL_REDUCTION_MEAN) {
         double valid = 0.0;
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < samples; i++) {
             const int64_t t = target[i];
             if (t != ignore_index && t >= 0 && t < c)
                 valid += weight ? (double)weight[t] : 1.0;
@@ -590,7 +699,28 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
     double total = 0.0;
     int64_t bad = -1;
     int status;
-    if (c >= FL_SPLIT_MIN_C && (n < FL_SPLIT_MAX_ROWS || c >= FL_SPLIT_HUGE_C)) {
+    if (d > 1) {
+        /* positions per block: about FL_BLOCK_ELEMS elements, whole tiles */
+        int64_t per = c > 0 ? FL_BLOCK_ELEMS / c : FL_BLOCK_ELEMS;
+        per = per < FL_TILE_ROWS ? FL_TILE_ROWS : per - per % FL_TILE_ROWS;
+        ctx.spatial = d;
+        ctx.positions_per_block = per;
+        const int64_t nblocks = c > 0 ? n * ((d + per - 1) / per) : 0;
+        status = fl_run_blocks(fl_kernels()->ce_kdim_block, &ctx, nblocks, samples * c,
+                               n_threads, &total, &bad);
+        if (c == 0) {   /* no classes: every target is ignored or out of range */
+            for (int64_t i = 0; i < samples; i++) {
+                if (target[i] != ignore_index && bad < 0)
+                    bad = i;
+                if (loss_out)
+                    loss_out[i] = 0.0f;
+                if (ctx.lse_out)
+                    ctx.lse_out[i] = NAN;
+                if (ctx.correct_out)
+                    ctx.correct_out[i] = 0;
+            }
+        }
+    } else if (c >= FL_SPLIT_MIN_C && (n < FL_SPLIT_MAX_ROWS || c >= FL_SPLIT_HUGE_C)) {
         status = ce_split(&ctx, n_threads, &total, &bad);
     } else {
         const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;

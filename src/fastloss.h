@@ -107,6 +107,21 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
                          int n_threads, int64_t *bad_row);
 
 /*
+ * The same over K-dimensional input x (n, c, d), row-major, where d is the
+ * product of the trailing dimensions d1..dk (PyTorch's (N, C, d1, ..., dk)),
+ * with targets (n, d): sample (i, p) has the classes x[i, :, p], d apart.
+ * Computed in place, vectorised across positions, without transposing the
+ * input; every per-sample array (targets, grad_per_sample, loss_out, lse_out,
+ * correct_out) is (n, d) and bad_row is a flat index into it. d == 1 is
+ * fl_cross_entropy_f32.
+ */
+int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                              int64_t d, int64_t ignore_index, int reduction, float grad_scale,
+                              const fl_ce_options *opts, const float *grad_per_sample,
+                              float *loss_out, double *loss_reduced, float *grad_out,
+                              int n_threads, int64_t *bad_row);
+
+/*
  * Options of the elementwise losses; a NULL pointer means all defaults.
  * A weight is broadcast over the flattened input with a period P: element i
  * uses w[i % P]. That covers a scalar (P = 1), a weight along the trailing

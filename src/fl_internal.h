@@ -92,6 +92,8 @@ typedef struct {
     float z_loss;                   /* coefficient of lse^2 */
     float *lse_out;                 /* OUT (n,) or NULL */
     int8_t *correct_out;            /* OUT (n,) or NULL */
+    /* K-dimensional input: D positions per sample, blocks of positions. */
+    int64_t spatial, positions_per_block;
     /* Split rows: unit u = (row u / nchunks, chunk u % nchunks). */
     int64_t nchunks;
     struct fl_ce_split *split;
@@ -162,6 +164,7 @@ typedef void (*fl_math_fn)(int which, const float *in, float *out, int64_t n);
 typedef struct {
     const char *name;
     fl_block_fn ce_block;
+    fl_block_fn ce_kdim_block;
     fl_block_fn elem[FL_ELEM_COUNT];
     fl_block_fn ce_split_stats;
     fl_block_fn ce_split_scale;
@@ -265,6 +268,7 @@ FL_INLINE const float *fl_periodic_at(const fl_periodic *pw, int64_t i, int64_t 
 /* Declarations of every compiled copy of the block kernels. */
 #define FL_DECLARE_KERNELS(isa)                                               \
     double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
+    double fl_ce_kdim_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_focal_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
