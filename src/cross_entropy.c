@@ -200,8 +200,9 @@ FL_INLINE void ce_skip_row(const fl_ce_ctx *p, int64_t i)
 #define FL_SHORT_ROW_MAX 16
 #define FL_TILE_ROWS 64
 
+/* Per-column results, as arrays so the plain case runs vectorised. */
 typedef struct {
-    ce_row_result res[FL_TILE_ROWS];
+    float k[FL_TILE_ROWS], b[FL_TILE_ROWS], bt[FL_TILE_ROWS];   /* see ce_finish */
     int64_t t[FL_TILE_ROWS];        /* target of each column, -1 if ignored/invalid */
 } ce_cols_out;
 
@@ -227,7 +228,7 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
     enum { R = FL_TILE_ROWS };
     const float *w = p->weight;
     const int has_sd = p->eps != 0.0f;
-    float m[R], lg[R], xt[R], sf[R], sdf[R];
+    float m[R], lg[R], xt[R], sf[R], sdf[R], lse[R];
     double s[R], sd[R];
 
     FL_SIMD
@@ -249,21 +250,35 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
         if (p->correct_out)
             p->correct_out[i] = (int8_t)(valid && ce_col_argmax_is(x, ld, r, t, m[r]));
     }
+    /* exp(x - m) and the sums; float sums for short rows (at most 16 terms in
+     * (0, 1]), double for longer ones. One loop per case, so each vectorises. */
     if (c <= FL_SHORT_ROW_MAX) {
         FL_SIMD
         for (int64_t r = 0; r < rows; r++)
             sf[r] = sdf[r] = 0.0f;
         for (int64_t j = 0; j < c; j++) {
             const float wj = w ? w[j] : 1.0f;
-            FL_SIMD
-            for (int64_t r = 0; r < rows; r++) {
-                const float d = x[j * ld + r] - m[r];
-                const float ej = fl_exp_nonpos(d);
-                if (e)
-                    e[j * eld + r] = ej;
-                sf[r] += ej;
-                if (has_sd)
+            if (has_sd) {
+                FL_SIMD
+                for (int64_t r = 0; r < rows; r++) {
+                    const float d = x[j * ld + r] - m[r];
+                    const float ej = fl_exp_nonpos(d);
+                    if (e)
+                        e[j * eld + r] = ej;
+                    sf[r] += ej;
                     sdf[r] -= wj * d;
+                }
+            } else if (e) {
+                FL_SIMD
+                for (int64_t r = 0; r < rows; r++) {
+                    const float ej = fl_exp_nonpos(x[j * ld + r] - m[r]);
+                    e[j * eld + r] = ej;
+                    sf[r] += ej;
+                }
+            } else {
+                FL_SIMD
+                for (int64_t r = 0; r < rows; r++)
+                    sf[r] += fl_exp_nonpos(x[j * ld + r] - m[r]);
             }
         }
         FL_SIMD
@@ -277,15 +292,24 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
             s[r] = sd[r] = 0.0;
         for (int64_t j = 0; j < c; j++) {
             const float wj = w ? w[j] : 1.0f;
-            FL_SIMD
-            for (int64_t r = 0; r < rows; r++) {
-                const float d = x[j * ld + r] - m[r];
-                const float ej = fl_exp_nonpos(d);
-                if (e)
-                    e[j * eld + r] = ej;
-                s[r] += (double)ej;
-                if (has_sd)
+            if (has_sd) {
+                FL_SIMD
+                for (int64_t r = 0; r < rows; r++) {
+                    const float d = x[j * ld + r] - m[r];
+                    const float ej = fl_exp_nonpos(d);
+                    if (e)
+                        e[j * eld + r] = ej;
+                    s[r] += (double)ej;
                     sd[r] -= (double)(wj * d);
+                }
+            } else {
+                FL_SIMD
+                for (int64_t r = 0; r < rows; r++) {
+                    const float ej = fl_exp_nonpos(x[j * ld + r] - m[r]);
+                    if (e)
+                        e[j * eld + r] = ej;
+                    s[r] += (double)ej;
+                }
             }
         }
     }
@@ -293,27 +317,56 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
     for (int64_t r = 0; r < rows; r++)
         lg[r] = fl_log_pos((float)s[r]);
 
-    double acc = 0.0;
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t i = base + r, t = out->t[r];
-        if (t < 0) {
-            out->res[r].k = out->res[r].b = out->res[r].bt = 0.0f;
-            if (p->loss_out)
-                p->loss_out[i] = 0.0f;
-            if (p->lse_out)
-                p->lse_out[i] = NAN;
-            continue;
+    /* Per column: ce_finish, or its plain case (no weight, smoothing or
+     * z-loss) as one vector loop: loss = m - x_t + log s, k = scale / s. */
+    double loss[R];
+    const int plain = !w && p->eps == 0.0f && p->z_loss == 0.0f;
+    const float *gps = p->grad_per_sample ? p->grad_per_sample + base : NULL;
+    if (plain) {
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++) {
+            const int valid = out->t[r] >= 0;
+            const float sc = gps ? p->scale * gps[r] : p->scale;
+            loss[r] = valid ? ((double)m[r] - (double)xt[r]) + (double)lg[r] : 0.0;
+            out->k[r] = valid ? (float)((double)sc / s[r]) : 0.0f;
+            out->b[r] = 0.0f;
+            out->bt[r] = valid ? sc : 0.0f;
+            lse[r] = valid ? (float)((double)m[r] + (double)lg[r]) : NAN;
         }
-        const float sc = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
-        out->res[r] = ce_finish(p, m[r], s[r], (double)lg[r], sd[r], xt[r], w ? w[t] : 1.0f, sc);
-        if (p->loss_out)
-            p->loss_out[i] = (float)out->res[r].loss;
-        if (p->lse_out)
-            p->lse_out[i] = out->res[r].lse;
-        if (p->correct_out && out->res[r].loss != out->res[r].loss)
-            p->correct_out[i] = 0;
-        acc += out->res[r].loss;
+    } else {
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t t = out->t[r];
+            if (t < 0) {
+                loss[r] = 0.0;
+                out->k[r] = out->b[r] = out->bt[r] = 0.0f;
+                lse[r] = NAN;
+                continue;
+            }
+            const float sc = gps ? p->scale * gps[r] : p->scale;
+            const ce_row_result res =
+                ce_finish(p, m[r], s[r], (double)lg[r], sd[r], xt[r], w ? w[t] : 1.0f, sc);
+            loss[r] = res.loss;
+            out->k[r] = res.k;
+            out->b[r] = res.b;
+            out->bt[r] = res.bt;
+            lse[r] = res.lse;
+        }
     }
+    double acc = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        acc += loss[r];
+    if (p->loss_out) {
+        float *lo = p->loss_out + base;
+        FL_SIMD
+        for (int64_t r = 0; r < rows; r++)
+            lo[r] = (float)loss[r];
+    }
+    if (p->lse_out)
+        memcpy(p->lse_out + base, lse, (size_t)rows * sizeof(float));
+    if (p->correct_out)
+        for (int64_t r = 0; r < rows; r++)
+            if (loss[r] != loss[r])
+                p->correct_out[base + r] = 0;
     return acc;
 }
 
@@ -322,13 +375,8 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
 FL_INLINE void ce_cols_grad(const fl_ce_ctx *p, const float *e, int64_t eld, float *g,
                             int64_t gld, int64_t rows, int64_t c, const ce_cols_out *out)
 {
-    enum { R = FL_TILE_ROWS };
     const float *w = p->weight;
-    float k[R], b[R];
-    for (int64_t r = 0; r < rows; r++) {
-        k[r] = out->res[r].k;
-        b[r] = out->res[r].b;
-    }
+    const float *k = out->k, *b = out->b;
     for (int64_t j = 0; j < c; j++) {
         const float wj = w ? w[j] : 1.0f;
         FL_SIMD
@@ -337,7 +385,7 @@ FL_INLINE void ce_cols_grad(const fl_ce_ctx *p, const float *e, int64_t eld, flo
     }
     for (int64_t r = 0; r < rows; r++)
         if (out->t[r] >= 0)
-            g[out->t[r] * gld + r] -= out->res[r].bt;
+            g[out->t[r] * gld + r] -= out->bt[r];
 }
 
 /* Rows i0 .. i0+rows-1 (rows <= FL_TILE_ROWS) of c <= FL_SHORT_ROW_MAX
@@ -362,7 +410,7 @@ FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int
         const float *w = p->weight;
         for (int64_t r = 0; r < rows; r++) {
             float *g = gs + r * c;
-            const float k = out.res[r].k, b = out.res[r].b;
+            const float k = out.k[r], b = out.b[r];
             if (out.t[r] < 0) {
                 for (int64_t j = 0; j < c; j++)
                     g[j] = 0.0f;
@@ -370,7 +418,7 @@ FL_INLINE double ce_short_tile(const fl_ce_ctx *p, int64_t i0, int64_t rows, int
             }
             for (int64_t j = 0; j < c; j++)
                 g[j] = T[j * R + r] * k - b * (w ? w[j] : 1.0f);
-            g[out.t[r]] -= out.res[r].bt;
+            g[out.t[r]] -= out.bt[r];
         }
     }
     return acc;
@@ -659,13 +707,20 @@ int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, 
     const int64_t samples = n * d;   /* one target per (sample, position) */
     double denom = 1.0;
     if (reduction == FL_REDUCTION_MEAN) {
-        double valid = 0.0;
-        for (int64_t i = 0; i < samples; i++) {
-            const int64_t t = target[i];
-            if (t != ignore_index && t >= 0 && t < c)
-                valid += weight ? (double)weight[t] : 1.0;
+        if (weight) {
+            double valid = 0.0;
+            for (int64_t i = 0; i < samples; i++) {
+                const int64_t t = target[i];
+                if (t != ignore_index && t >= 0 && t < c)
+                    valid += (double)weight[t];
+            }
+            denom = valid;
+        } else {
+            int64_t valid = 0;
+            for (int64_t i = 0; i < samples; i++)
+                valid += target[i] != ignore_index;
+            denom = (double)valid;   /* out-of-range targets fail the call anyway */
         }
-        denom = valid;
     }
 
     fl_ce_ctx ctx;
