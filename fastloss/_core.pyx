@@ -35,6 +35,11 @@ cdef extern from "fastloss.h" nogil:
                                   const float *grad_per_sample, float *loss_out,
                                   double *loss_reduced, float *grad_out, int n_threads,
                                   int64_t *bad_row)
+    int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c,
+                                  int64_t d, int reduction, float grad_scale,
+                                  const fl_ce_options *opts, const float *grad_per_sample,
+                                  float *loss_out, double *loss_reduced, float *grad_out,
+                                  int n_threads)
     ctypedef struct fl_elem_options:
         const float *weight
         int64_t weight_period
@@ -127,6 +132,33 @@ def cross_entropy(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_ind
                                            grad_scale, &opts, pg, pl, pr, po, n_threads, &bad)
     if status == FL_ERR_TARGET:
         raise TargetError(int(bad), int(pt[bad]), int(c), int(ignore_index))
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def cross_entropy_soft(x, y, int64_t n, int64_t c, int64_t d, weight, float label_smoothing,
+                       float z_loss, lse_out, int reduction, float grad_scale, grad_per_sample,
+                       loss_out, grad_out, int n_threads):
+    """Probability targets y of x's shape (n, c, d). Returns the reduced loss or None."""
+    cdef fl_ce_options opts
+    cdef int64_t samples = n * d
+    opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
+    opts.label_smoothing = label_smoothing
+    opts.z_loss = z_loss
+    opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
+    opts.correct_out = NULL
+    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
+    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, samples * c, False, "target")
+    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, samples, False,
+                                               "grad_output")
+    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, samples, True, "loss_out")
+    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, samples * c, True, "out")
+    cdef double reduced = 0.0
+    cdef int status
+    cdef double *pr = &reduced if reduction != 0 else NULL
+    with nogil:
+        status = fl_cross_entropy_soft_f32(px, py, n, c, d, reduction, grad_scale, &opts, pg, pl,
+                                           pr, po, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
 

@@ -100,11 +100,6 @@ def _grad_output(grad_output, code, shape):
     return 1.0, g
 
 
-def _not_yet(option, issue="the options release"):
-    raise NotImplementedError(f"{option} is not supported yet in fastloss (planned for "
-                              f"{issue}); it is refused rather than silently ignored")
-
-
 def _run(kernel, x, loss, grad, grad_output, out, target, code, per_sample_shape, *args):
     """Allocate outputs, call `kernel(..., n_threads)` and shape the result."""
     loss_out = np.empty(per_sample_shape, _F32) if (loss and code == _NONE) else None
@@ -123,16 +118,24 @@ def _run(kernel, x, loss, grad, grad_output, out, target, code, per_sample_shape
 # --------------------------------------------------------------------------
 # Cross-entropy.
 
+def _is_soft_target(target, input_shape):
+    """True for a float target of the input's shape: probabilities."""
+    dtype = getattr(target, "dtype", None)
+    if dtype is None:
+        target = np.asarray(target)
+        dtype = target.dtype
+    return dtype.kind == "f" and np.shape(target) == tuple(input_shape)
+
+
 def _class_target(target, shape, input_shape):
     if (type(target) is np.ndarray and target.dtype == _I64 and target.shape == shape
             and target.flags.c_contiguous):
         return target
     arr = target if type(target) is np.ndarray else np.asarray(target)
-    kind = arr.dtype.kind
-    if kind not in "iu":
-        if kind == "f" and arr.shape == input_shape:
-            _not_yet("cross_entropy with probability (soft) targets")
-        raise TypeError(f"target must hold integer class indices, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"target must hold integer class indices (or, with the input's "
+                        f"shape, float probabilities), got dtype {arr.dtype} and shape "
+                        f"{arr.shape}")
     if arr.shape != shape:
         raise ValueError(f"target has shape {arr.shape}, expected {shape} for input of "
                          f"shape {input_shape}")
@@ -206,9 +209,20 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
         n, c = x.shape[:2]
         shape = (n,) + x.shape[2:]
         d = int(np.prod(x.shape[2:], dtype=np.int64))
-    t = _class_target(target, shape, x.shape)
     w = _class_weight(weight, c)
     lse_out = _per_sample_buffer(lse_out, shape, "lse_out")
+    if _is_soft_target(target, x.shape):
+        if ignore_index != -100:
+            raise ValueError("ignore_index is not supported for floating point target "
+                             "(probabilities); leave it at -100")
+        if return_correct:
+            raise ValueError("return_correct needs class-index targets, not probabilities")
+        if c == 0:
+            raise ValueError("input must have at least one class")
+        y = _as_f32(target, "target")
+        return _run(_core.cross_entropy_soft, x, loss, grad, grad_output, out, y, code, shape,
+                    x, y, n, c, d, w, eps, z_loss, lse_out)
+    t = _class_target(target, shape, x.shape)
     correct = np.empty(shape, np.int8) if return_correct else None
     try:
         result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
@@ -252,8 +266,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         segmentation, is computed in place without transposing it). A
         C-contiguous float32 array is used as is; any other real dtype or
         memory layout is converted to one once (a copy).
-    target : array_like of int, shape (N,), () or (N, d1, ..., dk)
-        Class indices in ``[0, C)``, or ``ignore_index``. Any integer dtype.
+    target : array_like
+        Class indices of shape (N,), () or (N, d1, ..., dk) in ``[0, C)``, or
+        ``ignore_index``, any integer dtype; or probabilities ("soft" targets):
+        floats of the input's shape. With probabilities the per-sample loss is
+        :math:`-\sum_c w_c y'_c \log p_c (+ z\, \mathrm{lse}^2)` with
+        :math:`y' = (1 - \varepsilon) y + \varepsilon / C`, ``'mean'`` divides
+        by the number of samples, and ``ignore_index`` must stay -100, as in
+        PyTorch.
     weight : array_like, shape (C,), optional
         Finite class weights.
     size_average, reduce

@@ -204,6 +204,23 @@ int fl_smooth_l1_f32(const float *x, const float *y, int64_t n, int reduction,
                      float grad_scale, float beta, const float *grad_per_sample,
                      float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
 
+/*
+ * Cross-entropy with probability ("soft") targets y of the input's shape,
+ * (n, c) or (n, c, d) as for fl_cross_entropy_kdim_f32 (d = 1 for rows):
+ *
+ *   y'_j = (1 - eps) y_j + eps / C                      (label smoothing)
+ *   loss = -sum_j w_j y'_j log softmax(x)_j + z lse^2
+ *   grad_j = s [ softmax(x)_j (sum_c w_c y'_c + 2 z lse) - w_j y'_j ]
+ *
+ * MEAN divides by n * d (PyTorch: the number of samples, weights or not).
+ * No ignore_index; opts->correct_out must be NULL. Sums are shifted by the
+ * row max, so no term cancels. Per-sample arrays are (n, d).
+ */
+int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c, int64_t d,
+                              int reduction, float grad_scale, const fl_ce_options *opts,
+                              const float *grad_per_sample, float *loss_out,
+                              double *loss_reduced, float *grad_out, int n_threads);
+
 /* 1 when the library was compiled with OpenMP, 0 when it runs serially. */
 int fl_openmp_enabled(void);
 

@@ -43,8 +43,10 @@
 #define FL_SIMD_SUM(v) FL_PRAGMA(omp simd reduction(+:v))
 #define FL_SIMD_MAX(v) FL_PRAGMA(omp simd reduction(max:v))
 #define FL_SIMD_SUM2(a, b) FL_PRAGMA(omp simd reduction(+:a, b))
+#define FL_SIMD_SUM3(a, b, c) FL_PRAGMA(omp simd reduction(+:a, b, c))
 #else
 #define FL_SIMD_SUM2(a, b)
+#define FL_SIMD_SUM3(a, b, c)
 #define FL_SIMD
 #define FL_SIMD_SUM(v)
 #define FL_SIMD_MAX(v)
@@ -79,7 +81,8 @@ typedef double (*fl_block_fn)(const void *ctx, int64_t block, int64_t *bad);
 
 typedef struct {
     const float *x;                 /* IN  (n, c) */
-    const int64_t *target;          /* IN  (n,) */
+    const int64_t *target;          /* IN  (n,) class targets */
+    const float *soft_target;       /* IN  the input's shape: probability targets */
     int64_t n, c, ignore_index, rows_per_block;
     float scale;                    /* upstream scalar, already divided for MEAN */
     const float *grad_per_sample;   /* IN  (n,) or NULL */
@@ -165,6 +168,7 @@ typedef struct {
     const char *name;
     fl_block_fn ce_block;
     fl_block_fn ce_kdim_block;
+    fl_block_fn ce_soft_block;
     fl_block_fn elem[FL_ELEM_COUNT];
     fl_block_fn ce_split_stats;
     fl_block_fn ce_split_scale;
@@ -269,6 +273,7 @@ FL_INLINE const float *fl_periodic_at(const fl_periodic *pw, int64_t i, int64_t 
 #define FL_DECLARE_KERNELS(isa)                                               \
     double fl_ce_block_##isa(const void *ctx, int64_t block, int64_t *bad);  \
     double fl_ce_kdim_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
+    double fl_ce_soft_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_bce_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_focal_block_##isa(const void *ctx, int64_t block, int64_t *bad); \
     double fl_mse_block_##isa(const void *ctx, int64_t block, int64_t *bad); \

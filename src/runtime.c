@@ -165,7 +165,7 @@ int fl_run_elementwise(int kind, const float *x, const float *y, int64_t n, int 
 /* Dispatch.                                                                 */
 
 #define FL_TABLE(isa)                                                              \
-    {#isa, fl_ce_block_##isa, fl_ce_kdim_block_##isa,                              \
+    {#isa, fl_ce_block_##isa, fl_ce_kdim_block_##isa, fl_ce_soft_block_##isa,      \
      {fl_bce_block_##isa, fl_focal_block_##isa, fl_mse_block_##isa, fl_l1_block_##isa, \
       fl_huber_block_##isa, fl_smooth_l1_block_##isa},                             \
      fl_ce_split_stats_##isa, fl_ce_split_scale_##isa, fl_math_eval_##isa}

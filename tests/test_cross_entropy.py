@@ -187,16 +187,6 @@ def test_float_class_target_is_a_type_error(target):
         fastloss.cross_entropy(x, target)
 
 
-@pytest.mark.parametrize("shape", [(6, 5), (5,)])
-def test_soft_targets_are_not_implemented(shape):
-    x, _ = _data(shape)
-    soft = np.full(shape, 1.0 / shape[-1], np.float32)
-    with pytest.raises(NotImplementedError):
-        fastloss.cross_entropy(x, soft)
-    with pytest.raises(NotImplementedError):
-        fastloss.CrossEntropyLoss().loss_and_grad(x, soft)
-
-
 # ---------------------------------------------------------------------------
 # Unbatched input: (C,) logits and a 0-d target
 # ---------------------------------------------------------------------------
