@@ -146,15 +146,26 @@ def _class_target(target, shape, input_shape):
 
 
 def _real_scalar(value, name, low=None, high=None):
-    """A finite Python float in [low, high], or a clear error naming `name`."""
+    """A Python float, rounded to float32 (what the kernels see), finite and in
+    [low, high], or a clear error naming `name`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    given = value
+    with np.errstate(over="ignore"):
+        value = float(np.float32(value))   # the kernels compute in float32
     if not np.isfinite(value) or (low is not None and value < low) or (
             high is not None and value > high):
         bounds = f" in [{low}, {high}]" if high is not None else (
             f" >= {low}" if low is not None else "")
-        raise ValueError(f"{name} must be a finite number{bounds}, got {value}")
+        raise ValueError(f"{name} must be a number{bounds} that is finite in float32, "
+                         f"got {given}")
+    return value
+
+
+def _positive_delta(delta):
+    value = _real_scalar(delta, "delta", 0.0)
+    if value == 0.0:
+        raise ValueError(f"delta must be positive (in float32), got {delta}")
     return value
 
 
@@ -459,9 +470,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _, code = _reduction(reduction)
-    delta = _real_scalar(delta, "delta", 0.0)
-    if delta == 0.0:
-        raise ValueError("delta must be positive, got 0.0")
+    delta = _positive_delta(delta)
     return _run_elementwise(_HUBER, input, target, code, weight, param0=delta)
 
 

@@ -23,6 +23,7 @@ from ._functional import (
     _MSE,
     _SMOOTH_L1,
     _focal_params,
+    _positive_delta,
     _real_scalar,
     _reduction,
     _run_cross_entropy,
@@ -146,9 +147,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction="mean", delta=1.0, weight=None):
         super().__init__(reduction=reduction)
-        self.delta = _real_scalar(delta, "delta", 0.0)
-        if self.delta == 0.0:
-            raise ValueError("delta must be positive, got 0.0")
+        self.delta = _positive_delta(delta)
         self.weight = weight
 
     def _run(self, input, target, **mode):
