@@ -195,7 +195,7 @@ FL_INLINE void ce_skip_row(const fl_ce_ctx *p, int64_t i)
  * both: column r's class j is x[j * ld + r], and every step runs down the
  * columns, one SIMD lane per sample: max, exp, sum, the smoothing sum, and a
  * vectorised log (fl_log_pos) instead of one libm call per sample. Sums are
- * in double when C is large, in float for short rows (at most 16 terms). */
+ * kept in float over chunks of classes and added in double. */
 
 #define FL_SHORT_ROW_MAX 16
 #define FL_TILE_ROWS 64
@@ -250,13 +250,18 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
         if (p->correct_out)
             p->correct_out[i] = (int8_t)(valid && ce_col_argmax_is(x, ld, r, t, m[r]));
     }
-    /* exp(x - m) and the sums; float sums for short rows (at most 16 terms in
-     * (0, 1]), double for longer ones. One loop per case, so each vectorises. */
-    if (c <= FL_SHORT_ROW_MAX) {
+    /* exp(x - m) and the sums: float lanes over chunks of FL_SUM_CHUNK classes,
+     * added in double (short rows are one chunk). One loop per case (smoothing
+     * sum / stores / forward only), so each vectorises. */
+    FL_SIMD
+    for (int64_t r = 0; r < rows; r++)
+        s[r] = sd[r] = 0.0;
+    for (int64_t j0 = 0; j0 < c; j0 += FL_SUM_CHUNK) {
+        const int64_t j1 = c - j0 < FL_SUM_CHUNK ? c : j0 + FL_SUM_CHUNK;
         FL_SIMD
         for (int64_t r = 0; r < rows; r++)
             sf[r] = sdf[r] = 0.0f;
-        for (int64_t j = 0; j < c; j++) {
+        for (int64_t j = j0; j < j1; j++) {
             const float wj = w ? w[j] : 1.0f;
             if (has_sd) {
                 FL_SIMD
@@ -283,34 +288,8 @@ FL_INLINE double ce_cols(const fl_ce_ctx *p, const float *x, int64_t ld, float *
         }
         FL_SIMD
         for (int64_t r = 0; r < rows; r++) {
-            s[r] = sf[r];
-            sd[r] = sdf[r];
-        }
-    } else {
-        FL_SIMD
-        for (int64_t r = 0; r < rows; r++)
-            s[r] = sd[r] = 0.0;
-        for (int64_t j = 0; j < c; j++) {
-            const float wj = w ? w[j] : 1.0f;
-            if (has_sd) {
-                FL_SIMD
-                for (int64_t r = 0; r < rows; r++) {
-                    const float d = x[j * ld + r] - m[r];
-                    const float ej = fl_exp_nonpos(d);
-                    if (e)
-                        e[j * eld + r] = ej;
-                    s[r] += (double)ej;
-                    sd[r] -= (double)(wj * d);
-                }
-            } else {
-                FL_SIMD
-                for (int64_t r = 0; r < rows; r++) {
-                    const float ej = fl_exp_nonpos(x[j * ld + r] - m[r]);
-                    if (e)
-                        e[j * eld + r] = ej;
-                    s[r] += (double)ej;
-                }
-            }
+            s[r] += sf[r];
+            sd[r] += sdf[r];
         }
     }
     FL_SIMD
