@@ -94,17 +94,38 @@ def build_info():
 
 
 def show_config(file=None):
-    """Print the version, build, OpenMP, threads and dispatch path in use."""
+    """Print the version, build, OpenMP runtime, threads, dispatch path and NumPy version.
+
+    The OpenMP runtime line names the library file that fastloss's ``omp_*``
+    calls resolve to in this process: the copy bundled in a wheel
+    (``fastloss.libs/``), the system's, or another package's that was loaded first.
+    """
+    import platform
     import sys
 
     import numpy
 
+    from . import _threads
+
     info = build_info()
+    rt = _threads.openmp_runtime()
+    if rt["spec"]:
+        omp = (f"enabled, OpenMP {rt['spec']} (_OPENMP {rt['macro']}), flags "
+               f"{' '.join(info.get('openmp_flags', [])) or 'unknown'}")
+        runtime = f"{rt['name']}, {rt['library'] or 'library file not identified'}"
+    else:
+        omp, runtime = "DISABLED (serial build)", "none"
+    threads = (f"{get_num_threads()} (OpenMP limit {rt['max_threads']}, "
+               f"{_threads._available_cpus()} CPUs available)")
+    if _threads._serial_after_fork:
+        threads += "; serial: forked from a process using GNU libgomp"
     lines = [
         f"fastloss {__version__}",
-        f"  numpy:          {numpy.__version__}",
-        f"  openmp:         {'enabled' if openmp_enabled() else 'DISABLED (serial build)'}",
-        f"  threads:        {get_num_threads()} (OpenMP default {_core.omp_max_threads()})",
+        f"  python:         {sys.version.split()[0]} ({platform.platform()})",
+        f"  numpy:          {numpy.__version__} (built against {info.get('numpy_build', '?')})",
+        f"  openmp:         {omp}",
+        f"  openmp runtime: {runtime}",
+        f"  threads:        {threads}",
         f"  isa in use:     {isa()}",
         f"  isas compiled:  {', '.join(info.get('isas', {})) or 'unknown'}",
         f"  compiler:       {info.get('compiler', 'unknown')}",

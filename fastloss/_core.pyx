@@ -250,3 +250,33 @@ def _math_eval(int which, x):
     with nogil:
         fl_math_eval_f32(which, pa, po, n)
     return out
+
+
+# ---------------------------------------------------------------------------
+# The OpenMP runtime (for fastloss.show_config and the fork guard in _threads.py).
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int fl_openmp_spec(void) { return _OPENMP; }
+    /* omp_get_max_threads as this module's calls resolve it: the library that
+       holds this address is the OpenMP runtime fastloss really uses. */
+    static size_t fl_omp_symbol_address(void) { return (size_t)(void *)&omp_get_max_threads; }
+    #else
+    static int fl_openmp_spec(void) { return 0; }
+    static size_t fl_omp_symbol_address(void) { return 0; }
+    #endif
+    """
+    int fl_openmp_spec()
+    size_t fl_omp_symbol_address()
+
+
+def openmp_spec():
+    """The _OPENMP macro the kernels were compiled with (yyyymm of the spec); 0 if serial."""
+    return fl_openmp_spec()
+
+
+def _omp_symbol_address():
+    """Address of omp_get_max_threads as bound in this module (0 without OpenMP)."""
+    return fl_omp_symbol_address()

@@ -37,7 +37,21 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
     double sum = 0.0;
     int64_t first_bad = -1;
 #ifdef _OPENMP
+    /* Threads: the caller's n_threads, capped by the OpenMP runtime's limit for
+     * the calling thread, omp_get_max_threads() -- what OMP_NUM_THREADS,
+     * omp_set_num_threads() and threadpoolctl's threadpool_limits() set -- so
+     * that those limit fastloss as they limit other OpenMP libraries; and by the
+     * number of blocks. The runtime is not consulted when n_threads == 1 or the
+     * input is small: such calls never touch OpenMP (fastloss/_threads.py relies
+     * on that in a child forked from a process whose libgomp pool is running). */
+    int nt = 1;
     if (n_threads > 1 && nblocks > 1 && work_elems >= FL_PARALLEL_MIN_ELEMS) {
+        const int omp_max = omp_get_max_threads();
+        nt = n_threads < omp_max ? n_threads : omp_max;
+        if ((int64_t)nt > nblocks)
+            nt = (int)nblocks;
+    }
+    if (nt > 1) {
         /* One partial per block, combined below in block order: the result does
          * not depend on which thread ran which block. */
         double *partial = (double *)malloc((size_t)nblocks * sizeof(double));
@@ -47,7 +61,6 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
             free(bads);
             return FL_ERR_NOMEM;
         }
-        const int nt = (int64_t)n_threads < nblocks ? n_threads : (int)nblocks;
         #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t b = 0; b < nblocks; b++) {
             bads[b] = -1;
