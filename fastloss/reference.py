@@ -5,8 +5,9 @@ kernels implement.  They favour clarity over speed: every input is converted
 to float64 once, and every formula is written the way it appears in the
 docstring.  The semantics follow ``torch.nn.functional`` (argument names,
 defaults, ``ignore_index``, the denominator of ``'mean'``, label smoothing,
-``pos_weight``), and the test-suite checks them against PyTorch and against
-finite differences.
+``pos_weight``, the weights of the regression losses;
+``sigmoid_focal_loss`` follows ``torchvision.ops``), and the test-suite checks
+them against PyTorch and against finite differences.
 
 Each loss comes in two functions:
 
@@ -19,6 +20,10 @@ Each loss comes in two functions:
     scalar for ``'mean'`` and ``'sum'``; for ``'none'`` it is an array of
     the per-sample-loss shape (a scalar is broadcast), so the result is the
     gradient of ``sum(grad_output * loss)``.
+
+``sigmoid_focal_loss`` keeps torchvision's default ``reduction="none"``.
+Options added after a function's first release (``weight`` of the
+regression losses, ``z_loss``) are keyword-only.
 
 Notes
 -----
@@ -35,8 +40,16 @@ __all__ = [
     "cross_entropy_grad",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_grad",
     "mse_loss",
     "mse_loss_grad",
+    "l1_loss",
+    "l1_loss_grad",
+    "huber_loss",
+    "huber_loss_grad",
+    "smooth_l1_loss",
+    "smooth_l1_loss_grad",
 ]
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -111,6 +124,36 @@ def _grad_scale(grad_output, reduction, per_sample_shape, denominator):
         return g
     with np.errstate(invalid="ignore", divide="ignore"):
         return g / np.float64(denominator)
+
+
+def _elementwise_inputs(input, target):
+    """``input`` and ``target`` as float64 arrays of one shape."""
+    x = _real_float64("input", input)
+    y = _real_float64("target", target)
+    _same_shape(x, y)
+    return x, y
+
+
+def _broadcast_weight(name, weight, shape):
+    """``weight`` (or None) as a float64 array broadcast to ``shape``."""
+    if weight is None:
+        return None
+    w = _real_float64(name, weight)
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {w.shape} does not broadcast to the input shape {shape}"
+        ) from None
+
+
+def _check_option(name, value, low, *, strict):
+    """A finite real option ``> low`` (``strict``) or ``>= low``, as a float."""
+    value = float(value)
+    if not np.isfinite(value) or value < low or (strict and value == low):
+        bound = f"> {low}" if strict else f">= {low}"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return value
 
 
 def _log1pexp_neg_abs(x):
@@ -513,11 +556,156 @@ def binary_cross_entropy_with_logits_grad(
 
 
 # ---------------------------------------------------------------------------
-# Mean squared error
+# Sigmoid focal loss
 # ---------------------------------------------------------------------------
 
 
-def mse_loss(input, target, reduction="mean"):
+def _focal_parts(input, target, alpha, gamma):
+    """``x, y``, ``p = sigmoid(x)``, ``1 - p``, the BCE ``ce``, ``q = 1 - p_t``
+    and ``alpha_t``, all float64 arrays of the input's shape."""
+    x, y = _elementwise_inputs(input, target)
+    alpha = float(alpha)
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    gamma = _check_option("gamma", gamma, 0.0, strict=False)
+    p = _sigmoid(x)
+    one_minus_p = _sigmoid(-x)  # not 1 - p: that cancels for confident predictions
+    ce = np.maximum(x, 0.0) - x * y + _log1pexp_neg_abs(x)
+    q = p * (1.0 - y) + one_minus_p * y
+    if alpha >= 0.0:
+        alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y)
+    else:
+        alpha_t = np.ones_like(x)
+    return x, y, p, one_minus_p, ce, q, alpha_t, gamma
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    r"""Sigmoid focal loss of logits ``x`` against targets ``y`` (float64).
+
+    ``torchvision.ops.sigmoid_focal_loss`` (Lin et al., 2017, arXiv:1708.02002),
+    argument names and defaults included: the default reduction is ``'none'``.
+
+    Parameters
+    ----------
+    inputs : array_like, any shape
+        Logits ``x``.
+    targets : array_like, shape of ``inputs``
+        Targets ``y``, usually 0 or 1 (soft targets follow the formula).
+    alpha : float, default 0.25
+        Weight of the positive class; a negative ``alpha`` turns the
+        weighting off (``alpha_t = 1``), as in torchvision.
+    gamma : float >= 0, default 2.0
+        Focusing exponent; ``gamma = 0`` is BCE weighted by ``alpha_t``.
+    reduction : {'none', 'mean', 'sum'}, default 'none'
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``inputs``' shape.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatch, unknown reduction, non-finite ``alpha``, or ``gamma``
+        negative or non-finite.
+
+    Notes
+    -----
+    With :math:`p = \sigma(x)`, the BCE of :func:`binary_cross_entropy_with_logits`
+    :math:`\mathrm{ce} = \max(x, 0) - x y + \log(1 + e^{-|x|})` and
+
+    .. math::
+
+        q = 1 - p_t = p (1 - y) + (1 - p)\, y, \qquad
+        \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+
+    the loss is
+
+    .. math::
+
+        \ell = \alpha_t\, \mathrm{ce}\, q^\gamma
+
+    (:math:`\alpha_t = 1` when :math:`\alpha < 0`; :math:`q^0 = 1`).
+    :math:`1 - p` is computed as :math:`\sigma(-x)`, not by subtraction.
+    ``'mean'`` divides the sum by the number of elements (NaN for an empty
+    input).
+    """
+    _check_reduction(reduction)
+    x, _, _, _, ce, q, alpha_t, gamma = _focal_parts(inputs, targets, alpha, gamma)
+    return _reduce(alpha_t * ce * q**gamma, reduction, x.size)
+
+
+def sigmoid_focal_loss_grad(
+    inputs, targets, alpha=0.25, gamma=2.0, reduction="none", grad_output=1.0
+):
+    r"""``grad_output`` times the gradient of :func:`sigmoid_focal_loss`
+    w.r.t. ``inputs``.
+
+    Parameters
+    ----------
+    inputs, targets, alpha, gamma, reduction
+        As in :func:`sigmoid_focal_loss`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``inputs``' shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``inputs``' shape.
+
+    Notes
+    -----
+    With :math:`\partial\,\mathrm{ce}/\partial x = p - y` and
+    :math:`\partial q / \partial x = p (1 - p)(1 - 2 y)`:
+
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = \alpha_t \bigl[ (p - y)\, q^\gamma
+            + \gamma\, \mathrm{ce}\, q^{\gamma - 1}\, p (1 - p)(1 - 2 y) \bigr]
+
+    The second term is 0 for :math:`\gamma = 0`, and where :math:`q = 0`
+    (its limit there: :math:`q` vanishes only with :math:`p (1 - p)`).  The
+    result is multiplied by ``grad_output`` (elementwise for ``'none'``) and
+    divided by the number of elements for ``'mean'``.
+    """
+    _check_reduction(reduction)
+    x, y, p, one_minus_p, ce, q, alpha_t, gamma = _focal_parts(
+        inputs, targets, alpha, gamma
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        focusing = np.where(
+            q > 0.0,
+            gamma * ce * q ** (gamma - 1.0) * p * one_minus_p * (1.0 - 2.0 * y),
+            0.0,
+        )
+    local = alpha_t * ((p - y) * q**gamma + focusing)
+    g = _grad_scale(grad_output, reduction, x.shape, x.size)
+    return g * local
+
+
+# ---------------------------------------------------------------------------
+# Regression losses: mean squared error, L1, Huber, smooth L1
+# ---------------------------------------------------------------------------
+
+
+def _regression_parts(input, target, weight=None):
+    """``d = x - y`` and the weight broadcast to its shape (or None)."""
+    x, y = _elementwise_inputs(input, target)
+    return x - y, _broadcast_weight("weight", weight, x.shape)
+
+
+def _weight_sum_or_size(d, w):
+    """Denominator of a weighted mean: ``sum(w)``, or the element count."""
+    return d.size if w is None else np.sum(w)
+
+
+def _times_weight(values, w):
+    return values if w is None else w * values
+
+
+def mse_loss(input, target, reduction="mean", *, weight=None):
     r"""Squared error between ``input`` and ``target`` (float64).
 
     Parameters
@@ -525,6 +713,10 @@ def mse_loss(input, target, reduction="mean"):
     input : array_like, any shape
     target : array_like, shape of ``input``
     reduction : {'mean', 'sum', 'none'}, default 'mean'
+    weight : array_like, keyword-only, optional
+        Element weights ``w``, broadcast to ``input``'s shape (PyTorch 2.13
+        requires exactly ``input``'s shape; a broadcast weight means the
+        same as its materialised copy).
 
     Returns
     -------
@@ -534,22 +726,22 @@ def mse_loss(input, target, reduction="mean"):
 
     Notes
     -----
-    :math:`\ell = (x - y)^2` elementwise; ``'mean'`` divides the sum by the
-    number of elements (NaN for an empty input).
+    :math:`\ell = w (x - y)^2` elementwise (:math:`w = 1` without
+    ``weight``).  ``'mean'`` divides the sum by the number of elements, or,
+    with ``weight``, by :math:`\sum w` over the broadcast weight (PyTorch
+    2.13's weighted mean).  An empty input gives NaN.
     """
     _check_reduction(reduction)
-    x = _real_float64("input", input)
-    y = _real_float64("target", target)
-    _same_shape(x, y)
-    return _reduce((x - y) ** 2, reduction, x.size)
+    d, w = _regression_parts(input, target, weight)
+    return _reduce(_times_weight(d**2, w), reduction, _weight_sum_or_size(d, w))
 
 
-def mse_loss_grad(input, target, reduction="mean", grad_output=1.0):
+def mse_loss_grad(input, target, reduction="mean", grad_output=1.0, *, weight=None):
     r"""``grad_output`` times the gradient of :func:`mse_loss` w.r.t. ``input``.
 
     Parameters
     ----------
-    input, target, reduction
+    input, target, reduction, weight
         As in :func:`mse_loss`.
     grad_output : float or array_like, default 1.0
         A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
@@ -562,13 +754,232 @@ def mse_loss_grad(input, target, reduction="mean", grad_output=1.0):
 
     Notes
     -----
-    :math:`\partial \ell / \partial x = 2 (x - y)`, multiplied by
-    ``grad_output`` (elementwise for ``'none'``) and divided by the number of
-    elements for ``'mean'``.
+    :math:`\partial \ell / \partial x = 2 w (x - y)`, multiplied by
+    ``grad_output`` (elementwise for ``'none'``) and, for ``'mean'``,
+    divided by the number of elements (by :math:`\sum w` with ``weight``).
     """
     _check_reduction(reduction)
-    x = _real_float64("input", input)
-    y = _real_float64("target", target)
-    _same_shape(x, y)
-    g = _grad_scale(grad_output, reduction, x.shape, x.size)
-    return g * (2.0 * (x - y))
+    d, w = _regression_parts(input, target, weight)
+    g = _grad_scale(grad_output, reduction, d.shape, _weight_sum_or_size(d, w))
+    with np.errstate(invalid="ignore"):  # sum(w) = 0: inf * 0 = NaN, as in PyTorch
+        return g * _times_weight(2.0 * d, w)
+
+
+def l1_loss(input, target, reduction="mean", *, weight=None):
+    r"""Absolute error between ``input`` and ``target`` (float64).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+    target : array_like, shape of ``input``
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    weight : array_like, keyword-only, optional
+        Element weights ``w``, broadcast to ``input``'s shape (see
+        :func:`mse_loss`).
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\ell = w |x - y|` elementwise.  ``'mean'`` divides the sum by the
+    number of elements, or, with ``weight``, by :math:`\sum w` over the
+    broadcast weight (PyTorch 2.13).  An empty input gives NaN.
+    """
+    _check_reduction(reduction)
+    d, w = _regression_parts(input, target, weight)
+    return _reduce(_times_weight(np.abs(d), w), reduction, _weight_sum_or_size(d, w))
+
+
+def l1_loss_grad(input, target, reduction="mean", grad_output=1.0, *, weight=None):
+    r"""``grad_output`` times the gradient of :func:`l1_loss` w.r.t. ``input``.
+
+    Parameters
+    ----------
+    input, target, reduction, weight
+        As in :func:`l1_loss`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``input``'s shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\partial \ell / \partial x = w\, \mathrm{sign}(x - y)` with
+    :math:`\mathrm{sign}(0) = 0` (PyTorch's subgradient at a tie), multiplied
+    by ``grad_output`` and, for ``'mean'``, divided by the number of elements
+    (by :math:`\sum w` with ``weight``).  A NaN difference gives a NaN
+    gradient; PyTorch 2.13 gives 0 there (its ``sign(nan)`` is 0).
+    """
+    _check_reduction(reduction)
+    d, w = _regression_parts(input, target, weight)
+    g = _grad_scale(grad_output, reduction, d.shape, _weight_sum_or_size(d, w))
+    with np.errstate(invalid="ignore"):  # sum(w) = 0: inf * 0 = NaN, as in PyTorch
+        return g * _times_weight(np.sign(d), w)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, *, weight=None):
+    r"""Huber loss between ``input`` and ``target`` (float64).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+    target : array_like, shape of ``input``
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    delta : float > 0, default 1.0
+        Where the loss turns from quadratic to linear.
+    weight : array_like, keyword-only, optional
+        Element weights ``w``, broadcast to ``input``'s shape (see
+        :func:`mse_loss`).
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``input``'s shape.
+
+    Raises
+    ------
+    ValueError
+        Also when ``delta`` is not a finite positive number.
+
+    Notes
+    -----
+    With :math:`d = x - y`:
+
+    .. math::
+
+        \ell = w \begin{cases} d^2 / 2 & |d| < \delta \\
+                               \delta\,(|d| - \delta / 2) & \text{otherwise}
+                 \end{cases}
+
+    ``'mean'`` divides the sum by the number of elements **with or without**
+    ``weight`` -- unlike :func:`mse_loss` and :func:`l1_loss`, whose weighted
+    mean divides by :math:`\sum w`.  That is PyTorch 2.13's
+    ``F.huber_loss(..., weight=w)``, which takes ``(w * loss).mean()``.
+    """
+    _check_reduction(reduction)
+    delta = _check_option("delta", delta, 0.0, strict=True)
+    d, w = _regression_parts(input, target, weight)
+    a = np.abs(d)
+    loss = np.where(a < delta, 0.5 * d**2, delta * (a - 0.5 * delta))
+    return _reduce(_times_weight(loss, w), reduction, d.size)
+
+
+def huber_loss_grad(
+    input, target, reduction="mean", delta=1.0, grad_output=1.0, *, weight=None
+):
+    r"""``grad_output`` times the gradient of :func:`huber_loss` w.r.t. ``input``.
+
+    Parameters
+    ----------
+    input, target, reduction, delta, weight
+        As in :func:`huber_loss`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``input``'s shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\partial \ell / \partial x = w\, \mathrm{clip}(d, -\delta, \delta)`,
+    multiplied by ``grad_output`` and divided by the number of elements for
+    ``'mean'`` (weights or not).
+    """
+    _check_reduction(reduction)
+    delta = _check_option("delta", delta, 0.0, strict=True)
+    d, w = _regression_parts(input, target, weight)
+    g = _grad_scale(grad_output, reduction, d.shape, d.size)
+    return g * _times_weight(np.clip(d, -delta, delta), w)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    r"""Smooth L1 loss between ``input`` and ``target`` (float64).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+    target : array_like, shape of ``input``
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    beta : float >= 0, default 1.0
+        Where the loss turns from quadratic to linear; ``beta = 0`` is the
+        L1 loss.
+
+    Returns
+    -------
+    float or ndarray
+        The mean or sum as a ``float``; for ``'none'`` the float64
+        elementwise losses, of ``input``'s shape.
+
+    Raises
+    ------
+    ValueError
+        Also when ``beta`` is negative or not finite.
+
+    Notes
+    -----
+    With :math:`d = x - y`:
+
+    .. math::
+
+        \ell = \begin{cases} d^2 / (2 \beta) & |d| < \beta \\
+                             |d| - \beta / 2 & \text{otherwise}
+               \end{cases}
+
+    which is :math:`|d|` for :math:`\beta = 0` and the Huber loss divided by
+    :math:`\beta` otherwise.  No weight (PyTorch has none either).
+    ``'mean'`` divides the sum by the number of elements.
+    """
+    _check_reduction(reduction)
+    beta = _check_option("beta", beta, 0.0, strict=False)
+    d, _ = _regression_parts(input, target)
+    a = np.abs(d)
+    if beta == 0.0:
+        loss = a
+    else:
+        loss = np.where(a < beta, 0.5 * d**2 / beta, a - 0.5 * beta)
+    return _reduce(loss, reduction, d.size)
+
+
+def smooth_l1_loss_grad(input, target, reduction="mean", beta=1.0, grad_output=1.0):
+    r"""``grad_output`` times the gradient of :func:`smooth_l1_loss` w.r.t.
+    ``input``.
+
+    Parameters
+    ----------
+    input, target, reduction, beta
+        As in :func:`smooth_l1_loss`.
+    grad_output : float or array_like, default 1.0
+        A scalar for ``'mean'`` and ``'sum'``; for ``'none'`` an array of
+        ``input``'s shape (or anything that broadcasts to it).
+
+    Returns
+    -------
+    ndarray
+        float64, of ``input``'s shape.
+
+    Notes
+    -----
+    :math:`\partial \ell / \partial x = \mathrm{clip}(d / \beta, -1, 1)`, and
+    :math:`\mathrm{sign}(d)` (with :math:`\mathrm{sign}(0) = 0`) for
+    :math:`\beta = 0`; multiplied by ``grad_output`` and divided by the number
+    of elements for ``'mean'``.  A NaN difference gives NaN (PyTorch 2.13: 0
+    for ``beta = 0``, see :func:`l1_loss_grad`).
+    """
+    _check_reduction(reduction)
+    beta = _check_option("beta", beta, 0.0, strict=False)
+    d, _ = _regression_parts(input, target)
+    local = np.sign(d) if beta == 0.0 else np.clip(d / beta, -1.0, 1.0)
+    g = _grad_scale(grad_output, reduction, d.shape, d.size)
+    return g * local

@@ -39,6 +39,17 @@ ELEMENTWISE_SHAPES = CE_SHAPES + ((1,), (13,), (4, 5, 6), (1000003,))
 CE_BIG_SHAPES = ((512, 1000), (3, 200000), (4, 131072))
 ELEMENTWISE_BIG_SHAPES = ((2**20,), (3, 200000), (512, 1000))
 
+# The elementwise kernels see only the flattened size, and L1, Huber, smooth
+# L1 and the focal loss run through the same block driver as BCE and MSE:
+# for them one multi-block size with a partial last block (1000003, and
+# 600000 for the thread tests) stands for the big shapes, which keeps the
+# suite's run time in check.  Their options are covered at ~2^20 elements
+# in test_elementwise_options.py.
+ELEMENTWISE_SHAPES_LEAN = tuple(
+    s for s in ELEMENTWISE_SHAPES if s not in ((256, 1000), (4, 131072))
+)
+ELEMENTWISE_BIG_SHAPES_LEAN = ((3, 200000),)
+
 LOSS_RTOL = 1e-5  # |got - ref| <= LOSS_RTOL * max(1, |ref|)
 GRAD_RTOL = 1e-5  # |got - ref| <= GRAD_RTOL * max |ref|
 
@@ -71,6 +82,21 @@ def _mse_data(shape, seed):
     return x, y
 
 
+def _l1_data(shape, seed):
+    x, y = _mse_data(shape, seed)
+    # Exact ties (d == 0) in about one element in eight: L1's gradient there
+    # is sign(0) = 0, as in PyTorch.
+    tie = np.random.default_rng(seed + 1).random(shape) < 1 / 8
+    y[tie] = x[tie]
+    return x, y
+
+
+def _robust_data(shape, seed):
+    # |x - y| spread over [0, ~6]: both sides of delta = beta = 1, often.
+    x, y = _mse_data(shape, seed)
+    return np.float32(1.5) * x, y
+
+
 @dataclass(frozen=True)
 class LossCase:
     """How to reach one loss everywhere the tests need it."""
@@ -83,6 +109,16 @@ class LossCase:
     make_data: Callable  # (shape, seed) -> (float32 input, target)
     shapes: tuple
     big_shapes: tuple
+    # torch.nn.functional.<func_name> and torch.nn.<cls_name> exist (False for
+    # sigmoid_focal_loss, which torchvision.ops has and torch does not).
+    in_torch: bool = True
+    # PyTorch's formula written with torch ops, where torch has no function:
+    # called as torch_func(input, target, reduction=..., **options).
+    torch_func: Callable = None
+    # The deprecated size_average/reduce arguments (huber_loss and
+    # sigmoid_focal_loss never had them).
+    has_legacy_args: bool = True
+    default_reduction: str = "mean"
 
     def __repr__(self):  # used in test ids
         return self.name
@@ -98,6 +134,19 @@ class LossCase:
         import fastloss
 
         return getattr(fastloss, self.cls_name)
+
+    @property
+    def elementwise(self):
+        """Per-element loss, target of the input's shape (all but cross-entropy)."""
+        return self.name != "cross_entropy"
+
+    def torch_function(self):
+        """The PyTorch function (or its formula in torch ops) for this loss."""
+        if self.torch_func is not None:
+            return self.torch_func
+        import torch.nn.functional as F
+
+        return getattr(F, self.func_name)
 
     def per_sample_shape(self, input_shape):
         """Shape of the 'none' loss (and so of 'none' grad_output)."""
@@ -167,7 +216,77 @@ MSE = LossCase(
     big_shapes=ELEMENTWISE_BIG_SHAPES,
 )
 
-REGISTRY = (CROSS_ENTROPY, BCE_WITH_LOGITS, MSE)
+L1 = LossCase(
+    name="l1",
+    func_name="l1_loss",
+    cls_name="L1Loss",
+    ref_loss=reference.l1_loss,
+    ref_grad=reference.l1_loss_grad,
+    make_data=_l1_data,
+    shapes=ELEMENTWISE_SHAPES_LEAN,
+    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
+)
+HUBER = LossCase(
+    name="huber",
+    func_name="huber_loss",
+    cls_name="HuberLoss",
+    ref_loss=reference.huber_loss,
+    ref_grad=reference.huber_loss_grad,
+    make_data=_robust_data,
+    shapes=ELEMENTWISE_SHAPES_LEAN,
+    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
+    has_legacy_args=False,
+)
+SMOOTH_L1 = LossCase(
+    name="smooth_l1",
+    func_name="smooth_l1_loss",
+    cls_name="SmoothL1Loss",
+    ref_loss=reference.smooth_l1_loss,
+    ref_grad=reference.smooth_l1_loss_grad,
+    make_data=_robust_data,
+    shapes=ELEMENTWISE_SHAPES_LEAN,
+    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
+)
+
+
+def torch_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss's formula in torch ops (torchvision
+    is not a test dependency): the same operations in the same order."""
+    import torch.nn.functional as F
+
+    p = inputs.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"Invalid value for arg 'reduction': '{reduction}'")
+
+
+SIGMOID_FOCAL = LossCase(
+    name="sigmoid_focal",
+    func_name="sigmoid_focal_loss",
+    cls_name="SigmoidFocalLoss",
+    ref_loss=reference.sigmoid_focal_loss,
+    ref_grad=reference.sigmoid_focal_loss_grad,
+    make_data=_bce_data,
+    shapes=ELEMENTWISE_SHAPES_LEAN,
+    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
+    in_torch=False,
+    torch_func=torch_sigmoid_focal_loss,
+    has_legacy_args=False,
+    default_reduction="none",
+)
+
+REGISTRY = (CROSS_ENTROPY, BCE_WITH_LOGITS, MSE, L1, HUBER, SMOOTH_L1, SIGMOID_FOCAL)
+ELEMENTWISE = tuple(case for case in REGISTRY if case.elementwise)
 
 
 def case_shapes(cases=REGISTRY, big=False):
@@ -267,11 +386,13 @@ def torch_loss_and_grad(
 
     ``options`` are the keyword arguments of the torch function (``weight``,
     ``ignore_index``, ``label_smoothing``, ``pos_weight``, ``size_average``,
-    ``reduce``); ``weight`` and ``pos_weight`` become tensors of ``dtype``.  Returns
-    ``(loss, grad)`` as NumPy arrays (the loss 0-d when reduced).
+    ``reduce``, ``delta``, ``beta``, ``alpha``, ``gamma``); ``weight`` and
+    ``pos_weight`` become tensors of ``dtype``.  The function is
+    ``case.torch_function()``: torch.nn.functional's, or torchvision's
+    formula for the focal loss.  Returns ``(loss, grad)`` as NumPy arrays (the
+    loss 0-d when reduced).
     """
     import torch
-    import torch.nn.functional as F
 
     tdtype = getattr(torch, dtype)
     xt = torch.tensor(np.asarray(x), dtype=tdtype, requires_grad=True)
@@ -285,7 +406,7 @@ def torch_loss_and_grad(
         else value
         for key, value in options.items()
     }
-    loss = getattr(F, case.func_name)(xt, tt, reduction=reduction, **kwargs)
+    loss = case.torch_function()(xt, tt, reduction=reduction, **kwargs)
     go = torch.as_tensor(np.asarray(grad_output), dtype=tdtype)
     (grad,) = torch.autograd.grad((loss * go).sum(), xt)
     return loss.detach().numpy(), grad.numpy()

@@ -9,9 +9,10 @@ import pytest
 from _registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
-    MSE,
+    ELEMENTWISE,
     REDUCTIONS,
     REGISTRY,
+    SIGMOID_FOCAL,
     assert_grad_close,
     assert_loss_close,
     assert_same,
@@ -82,7 +83,7 @@ def test_integer_valued_input_of_other_dtypes(case, dtype, reduction):
     _assert_all_same(_results(case, x.astype(dtype), t, reduction), expected)
 
 
-@pytest.mark.parametrize("case", [BCE_WITH_LOGITS, MSE], ids=repr)
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=repr)
 @pytest.mark.parametrize(
     "variant",
     ["float64", "fortran", "strided", "list", "int"],
@@ -106,7 +107,7 @@ def test_elementwise_target_layouts_and_dtypes(case, variant, reduction):
 
 
 @pytest.mark.parametrize("shape", [(), (1,)], ids=["0d", "1"])
-@pytest.mark.parametrize("case", [BCE_WITH_LOGITS, MSE], ids=repr)
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=repr)
 @parametrize_reduction
 def test_elementwise_single_element(case, shape, reduction):
     x, t = case.make_data(shape, 6)
@@ -189,13 +190,14 @@ def test_cross_entropy_single_class(n_rows, reduction):
 
 @parametrize_reduction
 @pytest.mark.parametrize("shape", [(13,), (4, 5, 6), (3, 1000)], ids=str)
-def test_bce_huge_logits(shape, reduction):
+@pytest.mark.parametrize("case", [BCE_WITH_LOGITS, SIGMOID_FOCAL], ids=repr)
+def test_logit_losses_huge_logits(case, shape, reduction):
     rng = np.random.default_rng(sum(shape))
     x = rng.choice(np.float32([-1e4, -50.0, -20.0, 20.0, 50.0, 1e4]), size=shape)
     # Hard labels: with a soft label y near 1, x - x*y cancels in float32
     # whatever the kernel does, so only 0/1 (and 0.5) targets are exact.
     y = rng.choice(np.float32([0.0, 0.5, 1.0]), size=shape)
-    _check_against_reference(BCE_WITH_LOGITS, x, y, reduction)
+    _check_against_reference(case, x, y, reduction)
 
 
 @parametrize_reduction
@@ -217,7 +219,7 @@ def test_cross_entropy_nan_propagates(shape, reduction):
 
 @parametrize_reduction
 @pytest.mark.parametrize("where", ["input", "target"])
-@pytest.mark.parametrize("case", [BCE_WITH_LOGITS, MSE], ids=repr)
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=repr)
 def test_elementwise_nan_propagates(case, where, reduction):
     x, t = case.make_data((5, 17), 3)
     (x if where == "input" else t)[3, 16] = np.nan

@@ -162,6 +162,14 @@ def test_registry_names_every_public_loss():
         "cross_entropy",
         "binary_cross_entropy_with_logits",
         "mse_loss",
+        "l1_loss",
+        "huber_loss",
+        "smooth_l1_loss",
+        "sigmoid_focal_loss",
+    }
+    # ... and every public loss class: nothing in __all__ escapes the registry.
+    assert {c.cls_name for c in REGISTRY} == {
+        name for name in fastloss.__all__ if name.endswith("Loss")
     }
     for c in REGISTRY:
         assert callable(getattr(fastloss, c.func_name))
@@ -169,9 +177,22 @@ def test_registry_names_every_public_loss():
 
 
 @pytest.mark.parametrize("case", REGISTRY, ids=repr)
+def test_default_reduction(case):
+    # 'mean' everywhere but the focal loss, whose torchvision default is 'none'.
+    import inspect
+
+    x, t = case.make_data((6, 5), 2)
+    assert case.cls().reduction == case.default_reduction
+    assert_same(case.func(x, t), case.func(x, t, reduction=case.default_reduction))
+    assert_same(case.cls()(x, t), case.func(x, t, reduction=case.default_reduction))
+    for fn in (case.func, case.cls, case.ref_loss):
+        assert inspect.signature(fn).parameters["reduction"].default == case.default_reduction
+
+
+@pytest.mark.parametrize("case", REGISTRY, ids=repr)
 def test_empty_batch(case):
     x, t = case.make_data((0, 5), 0)
-    mean = case.func(x, t)
+    mean = case.func(x, t, reduction="mean")
     assert type(mean) is float and math.isnan(mean)
     total = case.func(x, t, reduction="sum")
     assert type(total) is float and total == 0.0

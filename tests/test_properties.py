@@ -17,8 +17,12 @@ from hypothesis.extra import numpy as hnp
 from _registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
+    HUBER,
+    L1,
     MSE,
     REDUCTIONS,
+    SIGMOID_FOCAL,
+    SMOOTH_L1,
     assert_grad_close,
     assert_loss_close,
     assert_same,
@@ -40,14 +44,20 @@ def _scale(case, x, t, reduction, g):
     return float(g) / max(count, 1)
 
 
-def _check(case, x, t, reduction, g):
-    obj = case.cls(reduction=reduction)
+def _check(case, x, t, reduction, g, **options):
+    obj = case.cls(reduction=reduction, **options)
     loss, grad = obj.loss_and_grad(x, t)
-    assert_loss_close(loss, case.ref(x, t, reduction))
-    assert_grad_close(grad, case.ref_gradient(x, t, reduction), scale=_scale(case, x, t, reduction, 1.0))
+    assert_loss_close(loss, case.ref(x, t, reduction, **options))
+    assert_grad_close(
+        grad,
+        case.ref_gradient(x, t, reduction, **options),
+        scale=_scale(case, x, t, reduction, 1.0),
+    )
     back = obj.backward(x, t, grad_output=g)
     assert_grad_close(
-        back, case.ref_gradient(x, t, reduction, grad_output=g), scale=_scale(case, x, t, reduction, g)
+        back,
+        case.ref_gradient(x, t, reduction, grad_output=g, **options),
+        scale=_scale(case, x, t, reduction, g),
     )
     assert_same(obj(x, t), loss)
 
@@ -95,3 +105,54 @@ def test_bce_with_logits_property(data, reduction, seed):
 def test_mse_property(data, reduction, seed):
     x, y = data
     _check(MSE, x, y, reduction, MSE.random_grad_output(reduction, x.shape, seed))
+
+
+@given(
+    data=_elementwise_data(1e3, _floats(1e3)),
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_l1_property(data, reduction, seed):
+    x, y = data
+    _check(L1, x, y, reduction, L1.random_grad_output(reduction, x.shape, seed))
+
+
+# Thresholds are float32 values, so that the kernel and the reference agree on
+# which side of delta (beta) an exactly representable |d| falls.
+_THRESHOLDS = st.floats(2.0**-10, 1e3, width=32)
+
+
+@given(
+    data=_elementwise_data(1e3, _floats(1e3)),
+    delta=_THRESHOLDS,
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_huber_property(data, delta, reduction, seed):
+    x, y = data
+    _check(HUBER, x, y, reduction, HUBER.random_grad_output(reduction, x.shape, seed), delta=delta)
+
+
+@given(
+    data=_elementwise_data(1e3, _floats(1e3)),
+    beta=st.one_of(st.just(0.0), _THRESHOLDS),
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_smooth_l1_property(data, beta, reduction, seed):
+    x, y = data
+    g = SMOOTH_L1.random_grad_output(reduction, x.shape, seed)
+    _check(SMOOTH_L1, x, y, reduction, g, beta=beta)
+
+
+@given(
+    data=_elementwise_data(50.0, st.floats(0.0, 1.0, width=32)),
+    alpha=st.one_of(st.just(-1.0), st.floats(0.0, 1.0, width=32)),
+    gamma=st.one_of(st.sampled_from([0.0, 1.0, 2.0]), st.floats(0.0, 5.0, width=32)),
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_sigmoid_focal_property(data, alpha, gamma, reduction, seed):
+    x, y = data
+    g = SIGMOID_FOCAL.random_grad_output(reduction, x.shape, seed)
+    _check(SIGMOID_FOCAL, x, y, reduction, g, alpha=alpha, gamma=gamma)

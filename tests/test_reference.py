@@ -13,9 +13,14 @@ from numpy.testing import assert_allclose
 from _registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
+    ELEMENTWISE,
+    HUBER,
+    L1,
     MSE,
     REDUCTIONS,
     REGISTRY,
+    SIGMOID_FOCAL,
+    SMOOTH_L1,
     shape_id,
     torch_loss_and_grad,
 )
@@ -67,6 +72,23 @@ def _option_sets():
         (MSE, (4, 5), {}),
         (MSE, (2, 3, 4), {}),
         (MSE, (7,), {}),
+        (MSE, (4, 5), {"weight": rng.uniform(0.0, 2.0, (4, 5))}),
+        (L1, (4, 5), {}),
+        (L1, (2, 3, 4), {}),
+        (L1, (4, 5), {"weight": rng.uniform(0.0, 2.0, (4, 5))}),
+        (HUBER, (4, 5), {}),
+        (HUBER, (4, 5), {"delta": 0.3}),
+        (HUBER, (2, 3, 4), {"delta": 2.5}),
+        (HUBER, (4, 5), {"delta": 0.7, "weight": rng.uniform(0.0, 2.0, (4, 5))}),
+        (SMOOTH_L1, (4, 5), {}),
+        (SMOOTH_L1, (4, 5), {"beta": 0.0}),
+        (SMOOTH_L1, (2, 3, 4), {"beta": 0.4}),
+        (SMOOTH_L1, (4, 5), {"beta": 3.0}),
+        (SIGMOID_FOCAL, (4, 5), {}),
+        (SIGMOID_FOCAL, (4, 5), {"alpha": -1.0, "gamma": 0.0}),
+        (SIGMOID_FOCAL, (2, 3, 4), {"alpha": 0.9, "gamma": 0.5}),
+        (SIGMOID_FOCAL, (4, 5), {"alpha": 0.25, "gamma": 1.0}),
+        (SIGMOID_FOCAL, (7,), {"alpha": -1.0, "gamma": 3.0}),
     ]
     return sets
 
@@ -165,6 +187,78 @@ def test_mse_hand_values():
     )
 
 
+def test_weighted_regression_hand_values():
+    x = [[1.0, 2.0], [3.0, -1.0]]
+    y = [[3.0, 5.0], [3.0, 1.0]]  # d = [[-2, -3], [0, -2]]
+    w = [[0.5, 1.0], [2.0, 0.25]]
+    # mse and l1: 'mean' is sum(w * e) / sum(w), as PyTorch 2.13 ...
+    assert_allclose(ref.mse_loss(x, y, reduction="none", weight=w), [[2.0, 9.0], [0.0, 1.0]])
+    assert ref.mse_loss(x, y, weight=w) == pytest.approx(12.0 / 3.75, rel=1e-15)
+    assert_allclose(ref.mse_loss_grad(x, y, weight=w), np.array([[-2.0, -6.0], [0.0, -1.0]]) / 3.75)
+    assert ref.l1_loss(x, y, weight=w) == pytest.approx((1.0 + 3.0 + 0.0 + 0.5) / 3.75, rel=1e-15)
+    assert_allclose(ref.l1_loss_grad(x, y, reduction="sum", weight=w), [[-0.5, -1.0], [0.0, -0.25]])
+    # ... a broadcast weight means its materialised copy: sum(w) = 2 * (1 + 3) here.
+    got = ref.mse_loss(x, y, weight=[1.0, 3.0])
+    assert got == pytest.approx((4.0 + 27.0 + 0.0 + 12.0) / 8.0, rel=1e-15)
+    # ... but huber divides by the element count, weight or not.
+    h = ref.huber_loss(x, y, reduction="none", delta=1.0)
+    assert_allclose(h, [[1.5, 2.5], [0.0, 1.5]])
+    assert ref.huber_loss(x, y, weight=w) == pytest.approx(np.sum(np.multiply(w, h)) / 4, rel=1e-15)
+    got = ref.huber_loss_grad(x, y, reduction="sum", weight=w)
+    assert_allclose(got, [[-0.5, -1.0], [0.0, -0.25]])
+
+
+def test_l1_huber_smooth_l1_hand_values():
+    x = np.array([0.0, 0.25, -3.0, 5.0, 1.0])
+    y = np.array([0.0, 0.0, 0.0, 0.0, 2.0])  # d = [0, 0.25, -3, 5, -1]
+    assert_allclose(ref.l1_loss(x, y, reduction="none"), [0.0, 0.25, 3.0, 5.0, 1.0])
+    # sign(0) = 0 at the tie
+    assert_allclose(ref.l1_loss_grad(x, y, reduction="sum"), [0.0, 1.0, -1.0, 1.0, -1.0], atol=0)
+    # huber, delta = 2: d^2/2 inside, 2 (|d| - 1) outside
+    got = ref.huber_loss(x, y, reduction="none", delta=2.0)
+    assert_allclose(got, [0.0, 0.03125, 4.0, 8.0, 0.5])
+    got = ref.huber_loss_grad(x, y, reduction="sum", delta=2.0)
+    assert_allclose(got, [0.0, 0.25, -2.0, 2.0, -1.0])
+    # smooth L1, beta = 2: d^2/4 inside, |d| - 1 outside (huber / beta)
+    got = ref.smooth_l1_loss(x, y, reduction="none", beta=2.0)
+    assert_allclose(got, [0.0, 0.015625, 2.0, 4.0, 0.25])
+    got = ref.smooth_l1_loss_grad(x, y, reduction="sum", beta=2.0)
+    assert_allclose(got, [0.0, 0.125, -1.0, 1.0, -0.5])
+    # beta = 0 is L1, gradient at the tie included
+    assert_allclose(ref.smooth_l1_loss(x, y, reduction="none", beta=0.0), np.abs(x - y), atol=0)
+    got = ref.smooth_l1_loss_grad(x, y, reduction="sum", beta=0.0)
+    assert_allclose(got, np.sign(x - y), atol=0)
+    assert ref.smooth_l1_loss(x, y, beta=0.0) == pytest.approx(9.25 / 5, rel=1e-15)
+
+
+def test_sigmoid_focal_hand_values():
+    log2 = math.log(2.0)
+    # x = 0: p = 1/2, so q = 1/2 whatever y; ce = log 2.
+    got = ref.sigmoid_focal_loss([0.0, 0.0], [1.0, 0.0], alpha=0.25, gamma=2.0)
+    assert_allclose(got, [0.25 * log2 / 4, 0.75 * log2 / 4], rtol=1e-15)
+    # alpha < 0: no alpha weighting; gamma = 0: plain BCE
+    x, y = np.array([2.0, -1.0, 0.5]), np.array([1.0, 0.0, 0.3])
+    bce = ref.binary_cross_entropy_with_logits(x, y, reduction="none")
+    assert_allclose(ref.sigmoid_focal_loss(x, y, alpha=-1.0, gamma=0.0), bce, rtol=1e-15)
+    assert_allclose(
+        ref.sigmoid_focal_loss_grad(x, y, alpha=-1.0, gamma=0.0),
+        ref.binary_cross_entropy_with_logits_grad(x, y, reduction="sum"),
+        rtol=1e-15,
+    )
+    # hard label 1, gamma = 1: loss = alpha (1 - p) softplus(-x)
+    p = 1 / (1 + math.exp(-2.0))
+    got = ref.sigmoid_focal_loss([2.0], [1.0], alpha=0.9, gamma=1.0, reduction="sum")
+    assert got == pytest.approx(0.9 * (1 - p) * -math.log(p), rel=1e-15)
+    # torchvision's default reduction is 'none'; 'mean' divides by the count
+    assert ref.sigmoid_focal_loss(x, y).shape == (3,)
+    assert ref.sigmoid_focal_loss(x, y, reduction="mean") == pytest.approx(
+        ref.sigmoid_focal_loss(x, y).sum() / 3, rel=1e-15
+    )
+    # confident predictions keep q = 1 - p_t = sigmoid(-40), not 0
+    got = ref.sigmoid_focal_loss([40.0], [1.0], alpha=-1, gamma=1.0, reduction="sum")
+    assert got == pytest.approx(math.exp(-40.0) ** 2, rel=1e-12)
+
+
 def test_cross_entropy_large_logits_are_stable():
     x = [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e300, 0.0, -1e300]]
     t = [1, 2, 0]
@@ -201,10 +295,8 @@ def test_nan_propagates(reduction):
     assert np.isnan(loss).any()
     assert np.isnan(grad[1]).all()
     assert np.isfinite(grad[[0, 2]]).all()
-    for fn, fgrad in (
-        (ref.binary_cross_entropy_with_logits, ref.binary_cross_entropy_with_logits_grad),
-        (ref.mse_loss, ref.mse_loss_grad),
-    ):
+    for case in ELEMENTWISE:
+        fn, fgrad = case.ref_loss, case.ref_grad
         loss = fn(x, np.full_like(x, 0.5), reduction=reduction)
         grad = fgrad(x, np.full_like(x, 0.5), reduction=reduction)
         assert np.isnan(loss).any()
@@ -352,6 +444,21 @@ TORCH_EDGE_CASES = [
     ("bce-nan", BCE_WITH_LOGITS, np.array([0.0, np.nan]), np.array([1.0, 1.0]), {}),
     ("mse-empty", MSE, np.zeros((0, 4)), np.zeros((0, 4)), {}),
     ("mse-nan", MSE, np.array([0.0, np.nan]), np.array([1.0, 1.0]), {}),
+    ("mse-zero-weights", MSE, np.array([0.0, 2.0]), np.array([1.0, 1.0]),
+     {"weight": np.array([0.0, 0.0])}),
+    ("l1-ties", L1, np.array([0.0, 1.5, -0.0, -2.0]), np.array([0.0, 1.5, 0.0, 3.0]), {}),
+    ("l1-weight", L1, np.array([0.0, 1.5, 4.0, -2.0]), np.array([0.0, 1.0, 1.0, 3.0]),
+     {"weight": np.array([3.0, 0.5, 0.0, 2.0])}),
+    ("huber-kink", HUBER, np.array([1.0, -1.0, 0.0, 3.0]), np.array([0.0, 0.0, 0.0, 0.0]), {}),
+    ("huber-weight-nan", HUBER, np.array([1.0, np.nan, 7.0]), np.array([0.0, 0.0, 0.0]),
+     {"delta": 2.0, "weight": np.array([2.0, 1.0, 0.5])}),
+    ("smooth_l1-kink", SMOOTH_L1, np.array([1.0, -1.0, 0.0, 3.0]), np.zeros(4), {}),
+    ("smooth_l1-beta0", SMOOTH_L1, np.array([1.0, -1.0, 0.0, 2.0]), np.array([0.0, 0.0, 0.0, 2.0]),
+     {"beta": 0.0}),
+    ("focal-empty", SIGMOID_FOCAL, np.zeros((0, 4)), np.zeros((0, 4)), {}),
+    ("focal-huge", SIGMOID_FOCAL, np.array([1e4, -1e4, 1e4, -1e4, 30.0]),
+     np.array([0.0, 1.0, 1.0, 0.0, 0.5]), {"gamma": 1.0}),
+    ("focal-nan", SIGMOID_FOCAL, np.array([0.0, np.nan]), np.array([1.0, 1.0]), {"alpha": -1.0}),
 ]
 
 
@@ -367,6 +474,23 @@ def test_edge_cases_match_torch(case, x, t, options, reduction):
     theirs, theirs_grad = torch_loss_and_grad(case, x, t, reduction, g, **options)
     assert_allclose(ours, theirs, rtol=1e-13, atol=1e-300, equal_nan=True)
     assert_allclose(ours_grad, theirs_grad, rtol=1e-12, atol=1e-300, equal_nan=True)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "case,options", [(L1, {}), (SMOOTH_L1, {"beta": 0.0})], ids=["l1", "smooth_l1-beta0"]
+)
+def test_l1_nan_gradient_differs_from_torch(case, options, reduction):
+    # A known, deliberate difference: PyTorch 2.13's sign(NaN) is 0, so its
+    # L1 gradient at a NaN difference is 0; the reference (and fastloss) keep
+    # NaN in, NaN out.  The losses agree (NaN); everything else matches.
+    pytest.importorskip("torch")
+    x, t = np.array([np.nan, 1.0, 0.0, -2.0]), np.array([1.0, np.nan, 0.0, 3.0])
+    ours = case.ref_grad(x, t, reduction=reduction, **options)
+    _, theirs = torch_loss_and_grad(case, x, t, reduction, 1.0, **options)
+    assert np.isnan(ours[:2]).all() and np.array_equal(theirs[:2], [0.0, 0.0])
+    assert_allclose(ours[2:], theirs[2:], rtol=1e-15, atol=0)
+    assert np.isnan(case.ref_loss(x, t, reduction=reduction, **options)).any()
 
 
 # ---------------------------------------------------------------------------
@@ -392,7 +516,7 @@ def test_non_real_input(case, dtype):
         case.ref_loss(x.astype(dtype), t)
 
 
-@pytest.mark.parametrize("case", [BCE_WITH_LOGITS, MSE], ids=repr)
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=repr)
 def test_elementwise_shape_mismatch(case):
     with pytest.raises(ValueError, match="target"):
         case.ref_loss(np.zeros((3, 4)), np.zeros((4, 3)))
@@ -424,3 +548,25 @@ def test_cross_entropy_argument_checks():
         ref.cross_entropy_grad(x, np.zeros(6, np.int64), reduction="none", grad_output=np.ones(5))
     with pytest.raises(ValueError, match="grad_output"):
         ref.cross_entropy_grad(x, np.zeros(6, np.int64), reduction="sum", grad_output=np.ones(6))
+
+
+@pytest.mark.parametrize(
+    "fn,kwargs,match",
+    [
+        (ref.huber_loss, {"delta": 0.0}, "delta"),
+        (ref.huber_loss_grad, {"delta": -1.0}, "delta"),
+        (ref.huber_loss, {"delta": np.inf}, "delta"),
+        (ref.smooth_l1_loss, {"beta": -0.5}, "beta"),
+        (ref.smooth_l1_loss_grad, {"beta": np.nan}, "beta"),
+        (ref.sigmoid_focal_loss, {"gamma": -1.0}, "gamma"),
+        (ref.sigmoid_focal_loss_grad, {"gamma": np.inf}, "gamma"),
+        (ref.sigmoid_focal_loss, {"alpha": np.nan}, "alpha"),
+        (ref.mse_loss, {"weight": np.ones(3)}, "weight"),
+        (ref.l1_loss_grad, {"weight": np.ones((2, 4))}, "weight"),
+        (ref.huber_loss, {"weight": np.ones((4, 1, 1))}, "weight"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) or (str(v) if isinstance(v, str) else None),
+)
+def test_elementwise_option_checks(fn, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fn(np.zeros((4, 5)), np.zeros((4, 5)), **kwargs)
