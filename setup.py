@@ -10,7 +10,10 @@ What happens here:
   x86-64 also "avx2" (-mavx2 -mfma) and "avx512" when the compiler takes the
   flags. runtime.c picks one at import from what the CPU supports.
 * Never -ffast-math: it breaks NaN/Inf semantics and can flip the FPU into
-  flush-to-zero for the whole process. -fno-math-errno and -fno-trapping-math
+  flush-to-zero for the whole process. -ffp-contract=off: GCC's default may
+  fuse a * b + c differently in two specialisations of the same loop, and the
+  fused and separate calls must agree bitwise; the FMAs the math wants are
+  written out (FL_FMA in src/fl_internal.h). -fno-math-errno and -fno-trapping-math
   change no IEEE result and let GCC vectorise the polynomial exp and blends.
 * The flags and the compiler used are written to fastloss/_build_info.json for
   fastloss.show_config().
@@ -33,7 +36,8 @@ from setuptools.command.build_ext import build_ext
 # Compiled once per instruction set (the loss families and the math test hook).
 ISA_SOURCES = ["src/cross_entropy.c", "src/bce.c", "src/regression.c", "src/math_eval.c"]
 HEADERS = ["src/fastloss.h", "src/fl_internal.h"]
-BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing"]
+BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing",
+              "-ffp-contract=off"]
 # name -> extra flags; baseline has none. Only on x86-64.
 X86_ISAS = [
     ("avx2", ["-mavx2", "-mfma"]),

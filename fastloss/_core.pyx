@@ -81,8 +81,9 @@ cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable, st
     if not isinstance(arr, cnp.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray")
     cdef cnp.ndarray a = <cnp.ndarray>arr
-    if cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        raise TypeError(f"{name} must be a C-contiguous array of the kernel's dtype")
+    if (cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or not cnp.PyArray_ISALIGNED(a)):
+        raise TypeError(f"{name} must be a C-contiguous, aligned array of the kernel's dtype")
     if cnp.PyArray_SIZE(a) != size:
         raise ValueError(f"{name} has {cnp.PyArray_SIZE(a)} elements, expected {size}")
     if writeable and not cnp.PyArray_ISWRITEABLE(a):

@@ -51,7 +51,7 @@ def _reduction(reduction, size_average=None, reduce=None):
 
 def _as_f32(a, name):
     """`a` as a C-contiguous float32 array: no copy when it already is one."""
-    if type(a) is np.ndarray and a.dtype == _F32 and a.flags.c_contiguous:
+    if type(a) is np.ndarray and a.dtype == _F32 and a.flags.c_contiguous and a.flags.aligned:
         return a
     try:
         arr = np.asarray(a)
@@ -60,7 +60,8 @@ def _as_f32(a, name):
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (a float or integer dtype), "
                         f"got dtype {arr.dtype}")
-    return np.asarray(arr, dtype=_F32, order="C")
+    # C-contiguous and aligned (a misaligned view would reach the kernels as is)
+    return np.require(arr, dtype=_F32, requirements=("C", "A"))
 
 
 def _check_out(out, x, target):
@@ -71,8 +72,8 @@ def _check_out(out, x, target):
         raise TypeError(f"out must have dtype float32, got {out.dtype}")
     if out.shape != x.shape:
         raise ValueError(f"out has shape {out.shape}, expected the input's shape {x.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
+    if not out.flags.c_contiguous or not out.flags.aligned:
+        raise ValueError("out must be C-contiguous and aligned")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
     if out is not x and np.may_share_memory(out, x):
@@ -129,7 +130,7 @@ def _is_soft_target(target, input_shape):
 
 def _class_target(target, shape, input_shape):
     if (type(target) is np.ndarray and target.dtype == _I64 and target.shape == shape
-            and target.flags.c_contiguous):
+            and target.flags.c_contiguous and target.flags.aligned):
         return target
     arr = target if type(target) is np.ndarray else np.asarray(target)
     if arr.dtype.kind not in "iu":
@@ -142,7 +143,7 @@ def _class_target(target, shape, input_shape):
     if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
         i = int(np.argmax(arr > _INT64_MAX))
         raise ValueError(f"target[{i}] = {arr.flat[i]} is out of range")
-    return np.asarray(arr, dtype=_I64, order="C")
+    return np.require(arr, dtype=_I64, requirements=("C", "A"))
 
 
 def _real_scalar(value, name, low=None, high=None):
@@ -189,8 +190,8 @@ def _per_sample_buffer(buf, shape, name):
         raise TypeError(f"{name} must be a float32 numpy.ndarray")
     if buf.shape != shape:
         raise ValueError(f"{name} has shape {buf.shape}, expected {shape}")
-    if not buf.flags.c_contiguous or not buf.flags.writeable:
-        raise ValueError(f"{name} must be C-contiguous and writeable")
+    if not buf.flags.c_contiguous or not buf.flags.aligned or not buf.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous, aligned and writeable")
     return buf
 
 

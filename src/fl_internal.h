@@ -290,6 +290,17 @@ FL_DECLARE_KERNELS(avx512)
 /* ------------------------------------------------------------------------ */
 /* Inline math.                                                               */
 
+/* The build uses -ffp-contract=off, so a * b + c is never fused behind our
+ * back: the same expression gives the same bits in every specialised loop
+ * (fused and separate calls agree bitwise). Where a fused multiply-add is
+ * wanted -- in the polynomials below -- it is written out, and used only when
+ * the instruction set has one (a libm fmaf call would be slow and scalar). */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define FL_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define FL_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 FL_INLINE float fl_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 
@@ -314,18 +325,18 @@ FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof
 FL_INLINE float fl_exp_core(float x)
 {
     const float magic = 12582912.0f + 127.0f;   /* 0x1.8p23 + exponent bias */
-    const float t = x * 1.44269504088896341f + magic;
+    const float t = FL_FMA(x, 1.44269504088896341f, magic);
     const float nf = t - magic;                 /* round(x / ln2), exact */
-    float r = x - nf * 0.693359375f;            /* ln2 high part: exact product */
-    r = r - nf * -2.12194440e-4f;               /* ln2 low part */
+    float r = FL_FMA(nf, -0.693359375f, x);     /* ln2 high part: exact product */
+    r = FL_FMA(nf, 2.12194440e-4f, r);          /* ln2 low part */
     const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n, or +0 */
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
+    p = FL_FMA(p, r, 1.3981999507e-3f);
+    p = FL_FMA(p, r, 8.3334519073e-3f);
+    p = FL_FMA(p, r, 4.1665795894e-2f);
+    p = FL_FMA(p, r, 1.6666665459e-1f);
+    p = FL_FMA(p, r, 5.0000001201e-1f);
+    p = FL_FMA(p, r * r, r) + 1.0f;
     return p * scale;
 }
 
@@ -353,18 +364,18 @@ FL_INLINE float fl_log_reduced(float f, float k)
 {
     const float z = f * f;
     float q = 7.0376836292e-2f;
-    q = q * f - 1.1514610310e-1f;
-    q = q * f + 1.1676998740e-1f;
-    q = q * f - 1.2420140846e-1f;
-    q = q * f + 1.4249322787e-1f;
-    q = q * f - 1.6668057665e-1f;
-    q = q * f + 2.0000714765e-1f;
-    q = q * f - 2.4999993993e-1f;
-    q = q * f + 3.3333331174e-1f;
+    q = FL_FMA(q, f, -1.1514610310e-1f);
+    q = FL_FMA(q, f, 1.1676998740e-1f);
+    q = FL_FMA(q, f, -1.2420140846e-1f);
+    q = FL_FMA(q, f, 1.4249322787e-1f);
+    q = FL_FMA(q, f, -1.6668057665e-1f);
+    q = FL_FMA(q, f, 2.0000714765e-1f);
+    q = FL_FMA(q, f, -2.4999993993e-1f);
+    q = FL_FMA(q, f, 3.3333331174e-1f);
     float y = q * f * z;
-    y = y + k * -2.12194440e-4f;
-    y = y - 0.5f * z;
-    return (f + y) + k * 0.693359375f;
+    y = FL_FMA(k, -2.12194440e-4f, y);
+    y = FL_FMA(-0.5f, z, y);
+    return FL_FMA(k, 0.693359375f, f + y);
 }
 
 /*
