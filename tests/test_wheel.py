@@ -175,8 +175,7 @@ def test_suite_passes_against_the_installed_wheel(venv, scratch):
     print(f"\nsuite against the installed wheel: {summary}")
 
 
-@pytest.mark.skipif(INSTALLED_AT is None,
-                    reason="only in the run against an installed wheel (test_wheel.py)")
+@pytest.mark.installed_only  # deselected (not skipped) outside that run: tests/conftest.py
 def test_imported_from_the_install():
     import fastloss
     from fastloss import _threads
