@@ -166,6 +166,19 @@ def _md_escape(text):
     return str(text).replace("|", "\\|")
 
 
+def _load():
+    try:
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+# 1/5/15-minute load averages before and after the run: on a 2-CPU machine a
+# load above ~0.5 means other work shared the cores, and 2-thread timings then
+# include scheduling stalls (a descheduled OpenMP thread costs a time slice).
+_LOAD_NOTE = "unknown"
+
+
 def header_lines(report, command):
     env, cfg = report.env, report.config
     fl = env["fastloss"]
@@ -190,6 +203,7 @@ def header_lines(report, command):
                    "warm-up call" + (" (--quick: small shapes, short loops)" if cfg.quick
                                      else "")),
         ("run time", f"{report.elapsed_s:.0f} s" if report.elapsed_s else "-"),
+        ("load average", _LOAD_NOTE),
         ("command", f"`{command}`"),
     ]
     out = ["| | |", "|---|---|"]
@@ -252,8 +266,13 @@ def main(argv=None):
     def done(report, loss, shape):
         print(f"{loss} {_bench.shape_label(shape)} done", file=sys.stderr, flush=True)
 
+    global _LOAD_NOTE
+    load_before = _load()
     report = _bench.run(config, progress=not args.no_progress, on_case_done=done,
                         command=command)
+    _LOAD_NOTE = (f"{load_before} before, {_load()} after (1/5/15 min; 2 CPUs: above "
+                  "~0.5 other work shared the cores and 2-thread times include "
+                  "scheduling stalls)")
     with open(args.output, "w") as f:
         f.write(render(report, command))
     print(f"wrote {args.output} ({report.elapsed_s:.0f} s of benchmarks)", file=sys.stderr)
