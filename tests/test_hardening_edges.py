@@ -84,7 +84,7 @@ def _check_ce(x, t, loss, grad, torch_too=True, **options):
 
 CE_WIDTHS = [1, 3, 16, 17, 1000, 40000]  # short rows, long rows, split rows (c >= 32768)
 
-SPLIT_NONFINITE_BUG = pytest.mark.xfail(strict=True, reason=(
+SPLIT_NONFINITE_BUG = argspace.known_bug((
     "BUG: on the split-row path (C >= 32768 with fewer than 64 rows, or C >= 262144) a "
     "row holding +inf, or only -inf, gets a NaN loss but a gradient that is NaN only in "
     "some 16384-wide chunks and 0 (or -1 at the target) elsewhere; the other paths, and "
@@ -297,7 +297,7 @@ def test_mse_largest_values():
                        F.mse_loss if torch else None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: MSE 'mean' gradient overflows to inf when |x - y| > FLT_MAX / 2: the kernel "
     "forms (d + d) * (scale / n) instead of d * (2 scale / n); the exact 2 d / n is "
     "finite (PyTorch returns it)"))
@@ -340,12 +340,13 @@ GRID_BUGS = {
 
 
 @pytest.mark.skipif(torch is None, reason="needs PyTorch")
-@pytest.mark.parametrize("grid", GRIDS)
-@pytest.mark.parametrize("case", ELEMENTWISE, ids=[c.name for c in ELEMENTWISE])
-def test_elementwise_grid_matches_torch(request, case, grid):
-    reason = GRID_BUGS.get((case.name, grid))
-    if reason:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+@pytest.mark.parametrize(
+    "case,grid",
+    [pytest.param(c, g, id=f"{c.name}-{g}",
+                  marks=[argspace.known_bug(GRID_BUGS[c.name, g])] if (c.name, g) in GRID_BUGS
+                  else []) for c in ELEMENTWISE for g in GRIDS],
+)
+def test_elementwise_grid_matches_torch(case, grid):
     values = GRIDS[grid]
     targets = [0.0, 0.25, 0.5, 1.0] if _probability_targets(case) else values
     x, y = (a.ravel().astype(np.float32) for a in np.meshgrid(values, targets))
@@ -383,7 +384,7 @@ FOCAL_OUTSIDE_BUG = (
 
 @pytest.mark.skipif(torch is None, reason="needs PyTorch")
 @pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=[pytest.mark.xfail(strict=True, reason=FOCAL_OUTSIDE_BUG)]
+    "case", [pytest.param(c, marks=[argspace.known_bug(FOCAL_OUTSIDE_BUG)]
                           if c.name == "sigmoid_focal" else []) for c in ELEMENTWISE
              if _probability_targets(c)],
     ids=[c.name for c in ELEMENTWISE if _probability_targets(c)],

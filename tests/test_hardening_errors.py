@@ -13,8 +13,8 @@ elementwise losses are told apart by the registry's own data, and options by
 the parameter names of each loss's function and class, so new losses and
 options join the tables by themselves.
 
-Rows marked ``xfail(strict=True, reason="BUG: ...")`` are bugs found by this
-hardening work; each asserts the behaviour we want.
+Rows marked ``argspace.known_bug("BUG: ...")`` (a strict xfail) are bugs
+found by this hardening work; each asserts the behaviour we want.
 """
 
 import inspect
@@ -141,7 +141,7 @@ def test_scalar_input_where_a_class_loss_needs_an_array(case, scalar):
     assert_refused(entry_points(case, scalar, t[0]), "input")
 
 
-RAGGED_TARGET_BUG = pytest.mark.xfail(strict=True, reason=(
+RAGGED_TARGET_BUG = argspace.known_bug((
     "BUG: a ragged list as a class target leaks NumPy's 'setting an array element with a "
     "sequence ... inhomogeneous shape' ValueError, which does not name target "
     "(_class_target calls np.asarray without the guard _as_f32 has)"))
@@ -348,7 +348,7 @@ def test_invalid_option_value(case, name, value):
 OVERFLOWING = ["label_smoothing", "z_loss", "alpha", "gamma", "delta", "beta"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: a Python int beyond float64 (10**400) as a scalar option raises OverflowError "
     "('int too large to convert to float', from np.float32(value) in _real_scalar), not a "
     "TypeError/ValueError naming the option"))
@@ -362,7 +362,7 @@ def test_option_beyond_float_is_refused(case, name, value):
     assert_refused(_option_calls(case, name, value, x, t), name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: an array for size_average/reduce (or return_correct) raises NumPy's 'The truth "
     "value of an array ... is ambiguous' ValueError, which does not name the argument"))
 @pytest.mark.parametrize("name", ["size_average", "reduce", "return_correct"])
@@ -418,7 +418,7 @@ def test_out_partially_overlaps_the_input(case, offset):
 
 
 def _overlap_failure(name):
-    return pytest.mark.xfail(strict=True, reason=(
+    return argspace.known_bug((
         f"BUG: out= sharing memory with {name} is not refused (_check_out only looks at "
         f"input and target); the kernel then reads {name} while writing the gradient "
         "over it, and the result depends on the overlap"))
@@ -482,7 +482,7 @@ def test_bad_lse_out(case, bad):
     assert_refused(entry_points(case, x, t, call_options={"lse_out": lse}), "lse_out")
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: lse_out= sharing memory with the input or with out= is not refused: the "
     "kernel writes log-sum-exps into the logits (later rows then get wrong losses, and "
     "the caller's input is modified) or into the gradient being computed"))
@@ -553,7 +553,7 @@ def test_class_zero_size(case, shape):
     _check_empty(case, x, np.full(t_shape, -100, np.int64))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: K-dimensional cross-entropy with a zero-size spatial dimension, e.g. input "
     "(2, 3, 0) and target (2, 0), raises 'fastloss: invalid arguments to the C kernel "
     "(status 3)'; PyTorch returns NaN (mean), 0 (sum) and an empty (2, 0) loss"))
@@ -577,7 +577,7 @@ def test_class_targets_with_no_classes(case, shape):
 # Scalars that do not fit: grad_output and the thread count
 # ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: grad_output=10**400 (a Python int beyond float) raises OverflowError ('int too "
     "large to convert to float'), not a TypeError/ValueError naming grad_output"))
 @pytest.mark.parametrize("case", REGISTRY, ids=_ids(REGISTRY))
@@ -586,7 +586,7 @@ def test_grad_output_beyond_float(case):
     assert_refused(entry_points(case, x, t, grad_output=10**400), "grad_output")
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@argspace.known_bug((
     "BUG: set_num_threads accepts any n >= 1; n >= 2**31 does not fit the kernels' C int, "
     "so every later loss call raises OverflowError ('value too large to convert to int')"))
 @pytest.mark.parametrize("n", [2**31, 2**40])
