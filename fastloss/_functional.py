@@ -17,6 +17,8 @@ from ._threads import get_num_threads
 _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _INT64_MAX = np.iinfo(np.int64).max
+_F32_MAX = float(np.finfo(np.float32).max)
+_F32_TINY = float(np.finfo(np.float32).tiny)   # below it, rounding to float32 may reach 0
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 _NONE = 0
 
@@ -149,6 +151,11 @@ def _class_target(target, shape, input_shape):
 def _real_scalar(value, name, low=None, high=None):
     """A Python float, rounded to float32 (what the kernels see), finite and in
     [low, high], or a clear error naming `name`."""
+    if type(value) is float or type(value) is int:   # fast path: a plain, ordinary number
+        v = float(value)
+        if ((v == 0.0 or _F32_TINY <= abs(v) <= _F32_MAX) and (low is None or v >= low)
+                and (high is None or v <= high)):
+            return v
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     given = value
