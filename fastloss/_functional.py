@@ -6,6 +6,7 @@ gradient only ("backward", with an upstream gradient) or both from one fused
 kernel call ("loss_and_grad"). The kernels themselves are in src/.
 """
 
+import math
 import operator
 import warnings
 
@@ -28,8 +29,8 @@ _NONE = 0
 
 def _legacy_reduction(size_average, reduce):
     """PyTorch's mapping of the deprecated size_average/reduce arguments."""
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
+    size_average = True if size_average is None else _flag(size_average, "size_average")
+    reduce = True if reduce is None else _flag(reduce, "reduce")
     reduction = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
     warnings.warn(
         f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
@@ -51,14 +52,32 @@ def _reduction(reduction, size_average=None, reduce=None):
         ) from None
 
 
+def _flag(value, name):
+    """`value` as a bool, or a TypeError naming `name` (an array of several
+    values has no truth value)."""
+    try:
+        return bool(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} "
+                        f"({exc})") from None
+
+
+def _asarray(a, name):
+    """np.asarray(a), or a TypeError naming `name` when NumPy cannot make an
+    array of it (ragged lists, tensors that need grad, ...)."""
+    if type(a) is np.ndarray:
+        return a
+    try:
+        return np.asarray(a)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
+
+
 def _as_f32(a, name):
     """`a` as a C-contiguous float32 array: no copy when it already is one."""
     if type(a) is np.ndarray and a.dtype == _F32 and a.flags.c_contiguous and a.flags.aligned:
         return a
-    try:
-        arr = np.asarray(a)
-    except Exception as exc:  # ragged lists, tensors that need grad, ...
-        raise TypeError(f"{name} must be an array of real numbers ({exc})") from None
+    arr = _asarray(a, name)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (a float or integer dtype), "
                         f"got dtype {arr.dtype}")
@@ -66,8 +85,10 @@ def _as_f32(a, name):
     return np.require(arr, dtype=_F32, requirements=("C", "A"))
 
 
-def _check_out(out, x, target):
-    """Validate a caller's gradient buffer for input x (already float32 C-contiguous)."""
+def _check_out(out, x, reads):
+    """Validate a caller's gradient buffer for input x (already float32
+    C-contiguous). `reads` holds (name, array or None) for every other array
+    the kernel reads: out must not share memory with any of them."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != _F32:
@@ -83,15 +104,29 @@ def _check_out(out, x, target):
         if not same:
             raise ValueError("out overlaps input without being the same memory; pass "
                              "out=input for an in-place gradient, or a separate array")
-    if np.may_share_memory(out, target):
-        raise ValueError("out must not overlap target")
+    for name, a in reads:   # (_check_disjoint, inlined: this runs on every call with out=)
+        if a is not None and np.may_share_memory(out, a):
+            raise ValueError(f"out must not overlap {name}")
     return out
+
+
+def _check_disjoint(name, buf, others):
+    """Refuse an output `buf` that may share memory with any array of
+    `others`, (name, array or None) pairs: the kernel would read what it writes."""
+    for other, a in others:
+        if a is not None and np.may_share_memory(buf, a):
+            raise ValueError(f"{name} must not overlap {other}")
 
 
 def _grad_output(grad_output, code, shape):
     """(scalar scale, per-sample float32 array or None) for the kernel."""
-    if type(grad_output) is float or type(grad_output) is int:
-        return float(grad_output), None
+    if type(grad_output) is float:
+        return grad_output, None
+    if type(grad_output) is int:
+        try:
+            return float(grad_output), None
+        except OverflowError:
+            raise ValueError("grad_output is an integer too large for a float") from None
     g = _as_f32(grad_output, "grad_output")
     if g.ndim == 0:
         return float(g), None
@@ -103,14 +138,20 @@ def _grad_output(grad_output, code, shape):
     return 1.0, g
 
 
-def _run(kernel, x, loss, grad, grad_output, out, target, code, per_sample_shape, *args):
-    """Allocate outputs, call `kernel(..., n_threads)` and shape the result."""
+def _run(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape, *args):
+    """Allocate outputs, call `kernel(..., n_threads)` and shape the result.
+    `reads`: (name, array or None) pairs that a caller's out must not overlap."""
     loss_out = np.empty(per_sample_shape, _F32) if (loss and code == _NONE) else None
     g = None
     scale, per_sample = 1.0, None
     if grad:
-        g = np.empty(x.shape, _F32) if out is None else _check_out(out, x, target)
         scale, per_sample = _grad_output(grad_output, code, per_sample_shape)
+        if out is None:
+            g = np.empty(x.shape, _F32)
+        else:
+            g = _check_out(out, x, reads)
+            if per_sample is not None and np.may_share_memory(g, per_sample):
+                raise ValueError("out must not overlap grad_output")
     reduced = kernel(*args, code, scale, per_sample, loss_out, g, get_num_threads())
     value = (reduced if code != _NONE else loss_out) if loss else None
     if loss and grad:
@@ -125,7 +166,7 @@ def _is_soft_target(target, input_shape):
     """True for a float target of the input's shape: probabilities."""
     dtype = getattr(target, "dtype", None)
     if dtype is None:
-        target = np.asarray(target)
+        target = _asarray(target, "target")
         dtype = target.dtype
     return dtype.kind == "f" and np.shape(target) == tuple(input_shape)
 
@@ -134,7 +175,7 @@ def _class_target(target, shape, input_shape):
     if (type(target) is np.ndarray and target.dtype == _I64 and target.shape == shape
             and target.flags.c_contiguous and target.flags.aligned):
         return target
-    arr = target if type(target) is np.ndarray else np.asarray(target)
+    arr = _asarray(target, "target")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class indices (or, with the input's "
                         f"shape, float probabilities), got dtype {arr.dtype} and shape "
@@ -152,21 +193,29 @@ def _real_scalar(value, name, low=None, high=None):
     """A Python float, rounded to float32 (what the kernels see), finite and in
     [low, high], or a clear error naming `name`."""
     if type(value) is float or type(value) is int:   # fast path: a plain, ordinary number
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:   # a Python int beyond float64
+            v = math.inf
         if ((v == 0.0 or _F32_TINY <= abs(v) <= _F32_MAX) and (low is None or v >= low)
                 and (high is None or v <= high)):
             return v
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     given = value
-    with np.errstate(over="ignore"):
-        value = float(np.float32(value))   # the kernels compute in float32
+    try:
+        with np.errstate(over="ignore"):
+            value = float(np.float32(value))   # the kernels compute in float32
+    except OverflowError:   # a Python int beyond float64
+        value = math.inf
     if not np.isfinite(value) or (low is not None and value < low) or (
             high is not None and value > high):
         bounds = f" in [{low}, {high}]" if high is not None else (
             f" >= {low}" if low is not None else "")
+        shown = repr(given)
+        shown = shown if len(shown) <= 40 else f"{shown[:20]}...({len(shown)} digits)"
         raise ValueError(f"{name} must be a number{bounds} that is finite in float32, "
-                         f"got {given}")
+                         f"got {shown}")
     return value
 
 
@@ -205,6 +254,8 @@ def _per_sample_buffer(buf, shape, name):
 def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothing,
                        z_loss=0.0, *, loss=True, grad=False, grad_output=1.0, out=None,
                        lse_out=None, return_correct=False):
+    if return_correct is not False:
+        return_correct = _flag(return_correct, "return_correct")
     eps = _real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
     z_loss = _real_scalar(z_loss, "z_loss", 0.0)
     try:
@@ -239,12 +290,20 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
         if c == 0:
             raise ValueError("input must have at least one class")
         y = _as_f32(target, "target")
-        return _run(_core.cross_entropy_soft, x, loss, grad, grad_output, out, y, code, shape,
+        if lse_out is not None:
+            _check_disjoint("lse_out", lse_out, (("input", x), ("target", y), ("weight", w),
+                                                ("grad_output", grad_output)))
+        return _run(_core.cross_entropy_soft, x, loss, grad, grad_output, out,
+                    (("target", y), ("weight", w), ("lse_out", lse_out)), code, shape,
                     x, y, n, c, d, w, eps, z_loss, lse_out)
     t = _class_target(target, shape, x.shape)
+    if lse_out is not None:
+        _check_disjoint("lse_out", lse_out, (("input", x), ("target", t), ("weight", w),
+                                            ("grad_output", grad_output)))
     correct = np.empty(shape, np.int8) if return_correct else None
     try:
-        result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, t, code, shape,
+        result = _run(_core.cross_entropy, x, loss, grad, grad_output, out,
+                      (("target", t), ("weight", w), ("lse_out", lse_out)), code, shape,
                       x, t, n, c, d, ignore_index, w, eps, z_loss, lse_out, correct)
     except _core.TargetError as exc:
         flat, value, classes, ignore = exc.args
@@ -365,15 +424,17 @@ def _periodic_weight(weight, shape, name):
 
 def _run_elementwise(kind, input, target, code, weight=None, pos_weight=None, param0=0.0,
                      param1=0.0, *, loss=True, grad=False, grad_output=1.0, out=None,
-                     weight_names=("weight", "pos_weight")):
-    x = _as_f32(input, "input")
-    y = _as_f32(target, "target")
+                     weight_names=("weight", "pos_weight"), arg_names=("input", "target")):
+    x_name, y_name = arg_names
+    x = _as_f32(input, x_name)
+    y = _as_f32(target, y_name)
     if y.shape != x.shape:
-        raise ValueError(f"target has shape {y.shape} but input has shape {x.shape}; they "
-                         "must match (fastloss does not broadcast targets)")
+        raise ValueError(f"{y_name} has shape {y.shape} but {x_name} has shape {x.shape}; "
+                         "they must match (fastloss does not broadcast targets)")
     w, w_period = _periodic_weight(weight, x.shape, weight_names[0])
     pw, pw_period = _periodic_weight(pos_weight, x.shape, weight_names[1])
-    return _run(_core.elementwise, x, loss, grad, grad_output, out, y, code, x.shape,
+    reads = ((y_name, y), (weight_names[0], w), (weight_names[1], pw))
+    return _run(_core.elementwise, x, loss, grad, grad_output, out, reads, code, x.shape,
                 kind, x, y, x.size, w, w_period, pw, pw_period, param0, param1)
 
 
@@ -439,14 +500,18 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
     inputs : array_like, any shape
         Logits.
     targets : array_like, same shape
-        Binary (or soft) targets.
+        Binary (or soft) targets. Targets outside [0, 1] follow the formula,
+        as in torchvision: :math:`1 - p_t` may then be negative, and
+        :math:`(1 - p_t)^\gamma` is ``torch.pow``'s (real for an integral
+        ``gamma``, NaN otherwise).
     alpha : float, default 0.25
     gamma : float >= 0, default 2.0
     reduction : {'none', 'mean', 'sum'}, default 'none'
     """
     _, code = _reduction(reduction)
     a, g = _focal_params(alpha, gamma)
-    return _run_elementwise(_FOCAL, inputs, targets, code, param0=a, param1=g)
+    return _run_elementwise(_FOCAL, inputs, targets, code, param0=a, param1=g,
+                            arg_names=("inputs", "targets"))
 
 
 def _regression_doc(name, torch_name, formula, mean, extra=""):

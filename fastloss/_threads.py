@@ -235,8 +235,12 @@ def get_num_threads():
     return _num_threads
 
 
+_MAX_THREADS = 2**31 - 1   # the kernels take the thread count as a C int
+
+
 def set_num_threads(n):
-    """Set the number of threads fastloss's kernels use (an int >= 1).
+    """Set the number of threads fastloss's kernels use (an int >= 1; values
+    beyond the CPUs available are capped by OpenMP when a kernel runs).
 
     Results do not depend on it: every kernel reduces in a fixed block order,
     so any thread count gives bitwise-identical output. Returns the previous value.
@@ -250,8 +254,8 @@ def set_num_threads(n):
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"n must be between 1 and {_MAX_THREADS} (a C int), got {n}")
     if _serial_after_fork and n > 1:
         if not _warned_after_fork:
             _warned_after_fork = True

@@ -633,7 +633,9 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none")
     """
     _check_reduction(reduction)
     x, _, _, _, ce, q, alpha_t, gamma = _focal_parts(inputs, targets, alpha, gamma)
-    return _reduce(alpha_t * ce * q**gamma, reduction, x.size)
+    with np.errstate(invalid="ignore"):  # q < 0 (targets outside [0, 1]): NaN, as torch.pow
+        qg = q**gamma
+    return _reduce(alpha_t * ce * qg, reduction, x.size)
 
 
 def sigmoid_focal_loss_grad(
@@ -666,9 +668,12 @@ def sigmoid_focal_loss_grad(
             + \gamma\, \mathrm{ce}\, q^{\gamma - 1}\, p (1 - p)(1 - 2 y) \bigr]
 
     The second term is 0 for :math:`\gamma = 0`, and where :math:`q = 0`
-    (its limit there: :math:`q` vanishes only with :math:`p (1 - p)`).  The
-    result is multiplied by ``grad_output`` (elementwise for ``'none'``) and
-    divided by the number of elements for ``'mean'``.
+    (its limit there: :math:`q` vanishes only with :math:`p (1 - p)`).
+    Targets outside [0, 1] can make :math:`q` negative; :math:`q^\gamma` is
+    then NumPy's (and ``torch.pow``'s) power: real for an integral
+    :math:`\gamma`, NaN otherwise. The result is multiplied by
+    ``grad_output`` (elementwise for ``'none'``) and divided by the number of
+    elements for ``'mean'``.
     """
     _check_reduction(reduction)
     x, y, p, one_minus_p, ce, q, alpha_t, gamma = _focal_parts(
@@ -676,11 +681,11 @@ def sigmoid_focal_loss_grad(
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         focusing = np.where(
-            q > 0.0,
+            q != 0.0,
             gamma * ce * q ** (gamma - 1.0) * p * one_minus_p * (1.0 - 2.0 * y),
             0.0,
         )
-    local = alpha_t * ((p - y) * q**gamma + focusing)
+        local = alpha_t * ((p - y) * q**gamma + focusing)
     g = _grad_scale(grad_output, reduction, x.shape, x.size)
     return g * local
 

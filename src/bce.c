@@ -59,7 +59,13 @@ FL_INLINE float bce_chunk(const float *x, const float *y, int64_t n, float scale
 
 FL_DEFINE_ELEM_BLOCK(FL_FN(fl_bce_block), bce_chunk, 1)
 
-/* Focal loss; param0 = alpha (< 0: no alpha weighting), param1 = gamma >= 0. */
+/* Focal loss; param0 = alpha (< 0: no alpha weighting), param1 = gamma >= 0.
+ * q = 1 - p_t = p (1 - y) + (1 - p) y lies in [0, 1] for y in [0, 1]. A
+ * target outside [0, 1] can make q negative; torchvision's formula then
+ * takes pow(q, gamma) as torch.pow does: |q|^gamma times (-1)^gamma for an
+ * integral gamma, NaN otherwise (q_sign below). The focusing term of the
+ * gradient multiplies ce by p (1 - p) first: at |x| near FLT_MAX, ce is huge
+ * while p (1 - p) is 0, and their product is the term's true limit, 0. */
 FL_INLINE float focal_chunk(const float *x, const float *y, int64_t n, float scale,
                             const float *gps, float *loss_out, float *grad_out,
                             const float *w, const float *pw, float alpha, float gamma,
@@ -71,6 +77,10 @@ FL_INLINE float focal_chunk(const float *x, const float *y, int64_t n, float sca
     (void)pw;
     (void)has_w;
     (void)has_pw;
+    /* pow(q, gamma) = q_sign |q|^gamma for q < 0; pow(q, gamma - 1) has the
+     * opposite sign. */
+    const float q_sign = gamma != floorf(gamma) ? NAN
+                         : fmodf(gamma, 2.0f) == 1.0f ? -1.0f : 1.0f;
     FL_SIMD_SUM(acc)
     for (int64_t i = 0; i < n; i++) {
         const float xi = x[i], yi = y[i];
@@ -80,8 +90,10 @@ FL_INLINE float focal_chunk(const float *x, const float *y, int64_t n, float sca
         const float p1 = xi >= 0.0f ? e * r : r;      /* 1 - sigmoid(x), no cancellation */
         const float ce = (xi > 0.0f ? xi * (1.0f - yi) : -xi * yi) + fl_log1p_unit(e, r);
         const float q = p * (1.0f - yi) + p1 * yi;    /* 1 - p_t */
-        const float lq = fl_log_pos(q > FLT_MIN ? q : FLT_MIN);
-        const float qg = fl_exp_any(gamma * lq);      /* q^gamma */
+        const float aq = fabsf(q);
+        const float lq = fl_log_pos(aq > FLT_MIN ? aq : FLT_MIN);
+        const float sg = q < 0.0f ? q_sign : 1.0f;
+        const float qg = sg * fl_exp_any(gamma * lq);      /* q^gamma */
         const float at = alpha >= 0.0f ? alpha * yi + (1.0f - alpha) * (1.0f - yi) : 1.0f;
         if (has_loss || has_sum) {
             const float l = at * ce * qg;
@@ -90,9 +102,10 @@ FL_INLINE float focal_chunk(const float *x, const float *y, int64_t n, float sca
             acc += l;
         }
         if (has_grad) {
-            const float qg1 = fl_exp_any((gamma - 1.0f) * lq);   /* q^(gamma - 1) */
+            const float qg1 = (q < 0.0f ? -sg : 1.0f) *
+                              fl_exp_any((gamma - 1.0f) * lq);   /* q^(gamma - 1) */
             const float g = at * ((p - yi) * qg +
-                                  gamma * ce * qg1 * p * p1 * (1.0f - 2.0f * yi));
+                                  gamma * (ce * (p * p1)) * qg1 * (1.0f - 2.0f * yi));
             grad_out[i] = g * (has_gps ? scale * gps[i] : scale);
         }
     }

@@ -633,13 +633,22 @@ static double ce_split_merge(const fl_ce_ctx *p, int64_t i, const double *chunk_
         if (p->eps != 0.0f)
             total_sd += sd[k] + ((double)big - shift) * chunk_w[k];
     }
+    /* The chunk holding the row's max contributes exp(0) = 1, so a row with
+     * a finite max has total_s >= 1. Anything else is a row holding NaN or
+     * +inf (its chunk's sum is NaN) or only -inf (total_s = 0): the whole row
+     * gets NaN (loss, lse and every gradient element), as on the other paths,
+     * where the max shift makes every term NaN. */
+    const int nonfinite = !(total_s >= 1.0);
+    if (nonfinite)
+        total_s = NAN;
     const float scale = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
     const ce_row_result r = ce_finish(p, big, total_s, log(total_s), total_sd, sp->row_xt[i],
                                       p->weight ? p->weight[t] : 1.0f, scale);
     for (int64_t k = 0; k < nch; k++) {
         const double shift = m[k] == -INFINITY ? 0.0 : (double)m[k];
         sp->chunk_factor[i * nch + k] =
-            s[k] > 0.0 ? (float)((double)r.k * exp(shift - (double)big)) : 0.0f;
+            nonfinite ? NAN
+                      : s[k] > 0.0 ? (float)((double)r.k * exp(shift - (double)big)) : 0.0f;
     }
     sp->row_b[i] = r.b;
     sp->row_bt[i] = r.bt;
@@ -657,7 +666,8 @@ static double ce_split_merge(const fl_ce_ctx *p, int64_t i, const double *chunk_
 
 /* Long rows: validate targets and read x_t first (pass 1 may overwrite x when
  * g == x), run pass 1, merge per row, run pass 2. *total gets the loss sum. */
-static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_row)
+static int ce_split(fl_ce_ctx *ctx, const fl_kernel_table *kernels, int n_threads,
+                    double *total, int64_t *bad_row)
 {
     const int64_t n = ctx->n, c = ctx->c, nch = (c + FL_SPLIT_CHUNK - 1) / FL_SPLIT_CHUNK;
     const int64_t units = n * nch, nrows = n > 0 ? n : 1;
@@ -698,7 +708,7 @@ static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_r
         ctx->split = &sp;
         double unused = 0.0;
         int64_t bad = -1;
-        status = fl_run_blocks(fl_kernels()->ce_split_stats, ctx, units, n * c, n_threads,
+        status = fl_run_blocks(kernels->ce_split_stats, ctx, units, n * c, n_threads,
                                &unused, &bad);
     }
     if (status == FL_OK) {
@@ -722,7 +732,7 @@ static int ce_split(fl_ce_ctx *ctx, int n_threads, double *total, int64_t *bad_r
         if (ctx->grad_out) {
             double unused = 0.0;
             int64_t bad = -1;
-            status = fl_run_blocks(fl_kernels()->ce_split_scale, ctx, units, n * c, n_threads,
+            status = fl_run_blocks(kernels->ce_split_scale, ctx, units, n * c, n_threads,
                                    &unused, &bad);
         }
     }
@@ -750,36 +760,53 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
                                      n_threads, bad_row);
 }
 
+/* The fields every entry point fills; the rest are zero. */
+static void ce_ctx_init(fl_ce_ctx *ctx, const float *x, int64_t n, int64_t c, double scale,
+                        const fl_ce_options *opts, const float *grad_per_sample,
+                        float *loss_out, int want_sum, float *grad_out)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->x = x;
+    ctx->n = n;
+    ctx->c = c;
+    ctx->scale = (float)scale;
+    ctx->grad_per_sample = grad_per_sample;
+    ctx->loss_out = loss_out;
+    ctx->grad_out = grad_out;
+    ctx->want_sum = want_sum;
+    ctx->weight_sum = (double)c;
+    if (opts) {
+        ctx->weight = opts->weight;
+        ctx->eps = opts->label_smoothing;
+        ctx->z_loss = opts->z_loss;
+        ctx->lse_out = opts->lse_out;
+        ctx->correct_out = opts->correct_out;
+        if (opts->weight) {
+            double w = 0.0;
+            for (int64_t j = 0; j < c; j++)
+                w += (double)opts->weight[j];
+            ctx->weight_sum = w;
+        }
+    }
+}
+
 int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c, int64_t d,
                               int reduction, float grad_scale, const fl_ce_options *opts,
                               const float *grad_per_sample, float *loss_out,
                               double *loss_reduced, float *grad_out, int n_threads)
 {
-    if (n < 0 || c < 1 || d < 1 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
-        reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !y)) ||
+    if (n < 0 || c < 1 || d < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
+        reduction > FL_REDUCTION_SUM || (n > 0 && d > 0 && (!x || !y)) ||
         (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
         (reduction == FL_REDUCTION_NONE && loss_reduced) || (opts && opts->correct_out))
         return FL_ERR_ARG;
     const int64_t samples = n * d;
     const double denom = reduction == FL_REDUCTION_MEAN ? (double)samples : 1.0;
     fl_ce_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.x = x;
+    ce_ctx_init(&ctx, x, n, c, (double)grad_scale / denom, opts, grad_per_sample, loss_out,
+                loss_reduced != NULL, grad_out);
     ctx.soft_target = y;
-    ctx.n = n;
-    ctx.c = c;
     ctx.spatial = d;
-    ctx.scale = (float)((double)grad_scale / denom);
-    ctx.grad_per_sample = grad_per_sample;
-    ctx.loss_out = loss_out;
-    ctx.grad_out = grad_out;
-    ctx.want_sum = loss_reduced != NULL;
-    if (opts) {
-        ctx.weight = opts->weight;
-        ctx.eps = opts->label_smoothing;
-        ctx.z_loss = opts->z_loss;
-        ctx.lse_out = opts->lse_out;
-    }
     int64_t nblocks;
     if (d == 1) {
         ctx.rows_per_block = c < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / c : 1;
@@ -803,8 +830,8 @@ int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, 
                               float *loss_out, double *loss_reduced, float *grad_out,
                               int n_threads, int64_t *bad_row)
 {
-    if (n < 0 || c < 0 || d < 1 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
-        reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !target)) ||
+    if (n < 0 || c < 0 || d < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
+        reduction > FL_REDUCTION_SUM || (n > 0 && d > 0 && (!x || !target)) ||
         (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
         (reduction == FL_REDUCTION_NONE && loss_reduced))
         return FL_ERR_ARG;
@@ -835,38 +862,18 @@ int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, 
     }
 
     fl_ce_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.x = x;
+    ce_ctx_init(&ctx, x, n, c, (double)grad_scale / denom, opts, grad_per_sample, loss_out,
+                loss_reduced != NULL, grad_out);
     ctx.target = target;
-    ctx.n = n;
-    ctx.c = c;
     ctx.ignore_index = ignore_index;
     ctx.rows_per_block = c > 0 && c < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / c : 1;
-    ctx.scale = (float)((double)grad_scale / denom);
-    ctx.grad_per_sample = grad_per_sample;
-    ctx.loss_out = loss_out;
-    ctx.grad_out = grad_out;
-    ctx.want_sum = loss_reduced != NULL;
-    ctx.weight = weight;
-    ctx.weight_sum = (double)c;
-    if (weight) {
-        double w = 0.0;
-        for (int64_t j = 0; j < c; j++)
-            w += (double)weight[j];
-        ctx.weight_sum = w;
-    }
-    if (opts) {
-        ctx.eps = opts->label_smoothing;
-        ctx.z_loss = opts->z_loss;
-        ctx.lse_out = opts->lse_out;
-        ctx.correct_out = opts->correct_out;
-    }
 
     double total = 0.0;
     int64_t bad = -1;
     int status;
-    if (d > 1) {
-        /* positions per block: about FL_BLOCK_ELEMS elements, whole tiles */
+    if (d != 1) {
+        /* positions per block: about FL_BLOCK_ELEMS elements, whole tiles
+         * (d = 0, a zero-size spatial dimension: no block) */
         int64_t per = c > 0 ? FL_BLOCK_ELEMS / c : FL_BLOCK_ELEMS;
         per = per < FL_TILE_ROWS ? FL_TILE_ROWS : per - per % FL_TILE_ROWS;
         ctx.spatial = d;
@@ -887,7 +894,7 @@ int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, 
             }
         }
     } else if (c >= FL_SPLIT_MIN_C && (n < FL_SPLIT_MAX_ROWS || c >= FL_SPLIT_HUGE_C)) {
-        status = ce_split(&ctx, n_threads, &total, &bad);
+        status = ce_split(&ctx, fl_kernels(), n_threads, &total, &bad);
     } else {
         const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
         status = fl_run_blocks(fl_kernels()->ce_block, &ctx, nblocks, n * c, n_threads,

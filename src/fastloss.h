@@ -113,7 +113,8 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
  * Computed in place, vectorised across positions, without transposing the
  * input; every per-sample array (targets, grad_per_sample, loss_out, lse_out,
  * correct_out) is (n, d) and bad_row is a flat index into it. d == 1 is
- * fl_cross_entropy_f32.
+ * fl_cross_entropy_f32; d == 0 (a zero-size trailing dimension) is an empty
+ * problem: MEAN gives NaN (0 / 0), SUM 0, as in PyTorch.
  */
 int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                               int64_t d, int64_t ignore_index, int reduction, float grad_scale,

@@ -50,7 +50,7 @@ FL_INLINE float regression_chunk(const float *x, const float *y, int64_t n, floa
         if (has_grad) {
             float g;
             if (kind == FL_ELEM_MSE)
-                g = d + d;
+                g = d;   /* times 2 last: 2 d overflows for |d| > FLT_MAX / 2 */
             else if (kind == FL_ELEM_L1)
                 g = fl_sign(d);
             else if (kind == FL_ELEM_HUBER)
@@ -59,7 +59,8 @@ FL_INLINE float regression_chunk(const float *x, const float *y, int64_t n, floa
                 g = fl_clamp_sym(d * inv_param, 1.0f);
             if (has_w)
                 g *= w[i];
-            grad_out[i] = g * (has_gps ? scale * gps[i] : scale);
+            g *= has_gps ? scale * gps[i] : scale;
+            grad_out[i] = kind == FL_ELEM_MSE ? g + g : g;   /* exact: the same as (d + d) * ... */
         }
     }
     return acc;

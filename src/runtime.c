@@ -226,25 +226,35 @@ static const fl_kernel_table *fl_best_table(void)
     return &fl_table_baseline;
 }
 
-/* Set once at import (fl_set_isa) before any kernel runs; read-only after. */
+/* Set at import (fl_set_isa). A later fl_set_isa while kernels run in other
+ * threads is atomic: each entry point reads the table once (fl_kernels) and
+ * runs the whole call on it, so a call never mixes two paths. */
 static const fl_kernel_table *fl_current = NULL;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_LOAD_TABLE() __atomic_load_n(&fl_current, __ATOMIC_ACQUIRE)
+#define FL_STORE_TABLE(t) __atomic_store_n(&fl_current, (t), __ATOMIC_RELEASE)
+#else   /* an aligned pointer store is atomic on the platforms fastloss targets */
+#define FL_LOAD_TABLE() (*(const fl_kernel_table *volatile *)&fl_current)
+#define FL_STORE_TABLE(t) (*(const fl_kernel_table *volatile *)&fl_current = (t))
+#endif
 
 const fl_kernel_table *fl_kernels(void)
 {
-    const fl_kernel_table *t = fl_current;
+    const fl_kernel_table *t = FL_LOAD_TABLE();
     return t ? t : fl_best_table();
 }
 
 int fl_set_isa(const char *name)
 {
     if (!name || strcmp(name, "auto") == 0) {
-        fl_current = fl_best_table();
+        FL_STORE_TABLE(fl_best_table());
         return FL_OK;
     }
     const fl_kernel_table *t = fl_table_for(name);
     if (!t)
         return FL_ERR_ARG;
-    fl_current = t;
+    FL_STORE_TABLE(t);
     return FL_OK;
 }
 

@@ -45,7 +45,6 @@ remove an entry when its bug is fixed and the fuzzer covers it again.
 
 import inspect
 import math
-import os
 import re
 import warnings
 
@@ -57,30 +56,14 @@ from _registry import REGISTRY, assert_grad_close, assert_loss_close
 __all__ = ["Draw", "draw_call", "check", "REGISTRY", "KNOWN_BUGS", "target_kind", "relayout",
            "name_pattern", "names_argument", "per_sample_shape"]
 
-KNOWN_BUGS = {
-    # out= or lse_out= sharing memory with grad_output, weight, pos_weight or
-    # the input is not refused, and the results then depend on the overlap.
-    "output_overlaps",
-    # A Python int beyond float64 (10**400) as a scalar option or grad_output
-    # raises OverflowError.
-    "option_overflow",
-    # K-dimensional cross-entropy with a zero-size spatial dimension fails in
-    # the kernel ("invalid arguments to the C kernel").
-    "kdim_empty",
-}
+KNOWN_BUGS = set()   # none open; e.g. {"output_overlaps"} holds those draws back
 
 MISSING = object()  # an argument left out of the call
 
 
 def known_bug(reason):
-    """The marker of a test that shows an open bug: a strict xfail.
-
-    In tests/test_wheel.py's run of the suite against an installed wheel
-    (FASTLOSS_INSTALLED_AT is set) it is a skip instead: that test reads the
-    run's summary line and takes the word "xfailed" in it for a failure.
-    """
-    if os.environ.get("FASTLOSS_INSTALLED_AT"):
-        return pytest.mark.skip(reason=f"known bug, a strict xfail outside the wheel run: {reason}")
+    """The marker of a test that shows an open bug: a strict xfail (reason
+    starting "BUG: "). Remove the marker with the fix."""
     return pytest.mark.xfail(strict=True, reason=reason)
 
 

@@ -84,13 +84,7 @@ def _check_ce(x, t, loss, grad, torch_too=True, **options):
 
 CE_WIDTHS = [1, 3, 16, 17, 1000, 40000]  # short rows, long rows, split rows (c >= 32768)
 
-SPLIT_NONFINITE_BUG = argspace.known_bug((
-    "BUG: on the split-row path (C >= 32768 with fewer than 64 rows, or C >= 262144) a "
-    "row holding +inf, or only -inf, gets a NaN loss but a gradient that is NaN only in "
-    "some 16384-wide chunks and 0 (or -1 at the target) elsewhere; the other paths, and "
-    "the same row among 64 rows, give a NaN gradient row, as PyTorch does"))
-NONFINITE_WIDTHS = [pytest.param(c, marks=SPLIT_NONFINITE_BUG) if c >= 32768 else c
-                    for c in CE_WIDTHS[1:]]
+NONFINITE_WIDTHS = CE_WIDTHS[1:]
 
 
 @pytest.mark.parametrize("value", [0.0, 5.0, -1e4, 1e4, F32_MAX, -F32_MAX, DENORMAL, -TINY],
@@ -153,6 +147,23 @@ def test_ce_all_minus_inf_row(c):
     # No finite logit: -inf - (-inf) = NaN, as in PyTorch.
     x = np.full((1, c), -INF, np.float32)
     _check_ce(x, [0], [NAN], np.full((1, c), NAN))
+
+
+@pytest.mark.parametrize("c", NONFINITE_WIDTHS)
+def test_ce_nan_logit(c):
+    # NaN anywhere in a row (first or last 16384-wide chunk on the split-row
+    # path): NaN loss, log-sum-exp and gradient row; other rows untouched.
+    x = np.zeros((3, c), np.float32)
+    x[0, c - 1] = NAN
+    x[1, 0] = NAN
+    t = np.array([0, c - 1, 0])
+    grad = np.full((3, c), 1.0 / c)
+    grad[:2] = NAN
+    grad[2, 0] -= 1.0
+    _check_ce(x, t, [NAN, NAN, math.log(c)], grad)
+    lse = np.zeros(3, np.float32)
+    fastloss.cross_entropy(x, t, reduction="sum", lse_out=lse)
+    assert_values(lse, [NAN, NAN, math.log(c)], what="lse")
 
 
 @pytest.mark.parametrize("bad", [INF, -INF, NAN], ids=repr)
@@ -297,15 +308,19 @@ def test_mse_largest_values():
                        F.mse_loss if torch else None)
 
 
-@argspace.known_bug((
-    "BUG: MSE 'mean' gradient overflows to inf when |x - y| > FLT_MAX / 2: the kernel "
-    "forms (d + d) * (scale / n) instead of d * (2 scale / n); the exact 2 d / n is "
-    "finite (PyTorch returns it)"))
 def test_mse_mean_gradient_of_the_largest_difference():
     x = np.array([F32_MAX, 0.0, 0.0], np.float32)
     y = np.array([0.0, F32_MAX, 0.0], np.float32)
     grad = fastloss.MSELoss(reduction="mean").loss_and_grad(x, y)[1]
     assert_values(grad, [2 * F32_MAX / 3, -2 * F32_MAX / 3, 0.0], rtol=1e-6, what="grad")
+    # The same with weights and an upstream gradient: 2 d w g / sum(w) stays finite.
+    w = np.array([0.5, 0.25, 1.0], np.float32)
+    grad = fastloss.MSELoss(reduction="mean", weight=w).backward(x, y, grad_output=0.5)
+    assert_values(grad, [2 * F32_MAX * 0.5 * 0.5 / 1.75, -2 * F32_MAX * 0.25 * 0.5 / 1.75,
+                         0.0], rtol=1e-6, what="weighted grad")
+    # Per-sample upstream gradients ('none'): 2 d g.
+    grad = fastloss.MSELoss(reduction="none").backward(x, y, grad_output=np.float32([0.25] * 3))
+    assert_values(grad, [F32_MAX / 2, -F32_MAX / 2, 0.0], rtol=1e-6, what="'none' grad")
 
 
 # ---------------------------------------------------------------------------
@@ -331,20 +346,12 @@ GRIDS = {
     "largest": [0.0, 1.0, -1.0, F32_MAX, -F32_MAX, F32_MAX / 2, -F32_MAX / 2],
 }
 
-# (loss name, grid) -> reason: rows that expose a bug (strict xfail).
-GRID_BUGS = {
-    ("sigmoid_focal", "largest"): (
-        "BUG: sigmoid_focal_loss's gradient is NaN at logits of magnitude near FLT_MAX "
-        "(e.g. x = 3.4e38, y = 0 gives NaN, PyTorch and the reference 0.75)"),
-}
 
 
 @pytest.mark.skipif(torch is None, reason="needs PyTorch")
 @pytest.mark.parametrize(
     "case,grid",
-    [pytest.param(c, g, id=f"{c.name}-{g}",
-                  marks=[argspace.known_bug(GRID_BUGS[c.name, g])] if (c.name, g) in GRID_BUGS
-                  else []) for c in ELEMENTWISE for g in GRIDS],
+    [pytest.param(c, g, id=f"{c.name}-{g}") for c in ELEMENTWISE for g in GRIDS],
 )
 def test_elementwise_grid_matches_torch(case, grid):
     values = GRIDS[grid]
@@ -375,18 +382,9 @@ def _close_to_either(got, a, b, what, rtol=1e-5):
                       f"{b[~ok][:6]} (at {np.flatnonzero(~ok)[:6].tolist()})")
 
 
-FOCAL_OUTSIDE_BUG = (
-    "BUG: sigmoid_focal_loss with targets outside [0, 1] (PyTorch/torchvision computes "
-    "them from the formula): e.g. x = 1, y = 2 gives loss 0 and gradient ~2e-39, where "
-    "the formula gives 0.0064 and 0.051 (PyTorch autograd); fastloss.reference's "
-    "gradient (0.0118) disagrees with PyTorch there too")
-
-
 @pytest.mark.skipif(torch is None, reason="needs PyTorch")
 @pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=[argspace.known_bug(FOCAL_OUTSIDE_BUG)]
-                          if c.name == "sigmoid_focal" else []) for c in ELEMENTWISE
-             if _probability_targets(c)],
+    "case", [c for c in ELEMENTWISE if _probability_targets(c)],
     ids=[c.name for c in ELEMENTWISE if _probability_targets(c)],
 )
 def test_probability_targets_outside_zero_one_match_torch(case):
@@ -398,3 +396,30 @@ def test_probability_targets_outside_zero_one_match_torch(case):
     assert_values(got_loss, t_loss.detach().numpy(), rtol=2e-5, what=f"{case.name} loss")
     scale = float(np.abs(xt.grad.numpy()).max())
     np.testing.assert_allclose(got_grad, xt.grad.numpy(), rtol=0, atol=2e-5 * scale)
+
+
+@pytest.mark.skipif(torch is None, reason="needs PyTorch")
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 3.0, 1.5])
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+def test_focal_targets_outside_zero_one_any_gamma(gamma, alpha):
+    # q = 1 - p_t < 0 for some of these targets: q ** gamma is torch.pow's,
+    # real with the sign (-1) ** gamma for an integral gamma, NaN for 1.5.
+    from _registry import torch_sigmoid_focal_loss
+
+    x, y = (a.ravel().astype(np.float32) for a in np.meshgrid(BCE_OUTSIDE_X, BCE_OUTSIDE_Y))
+    loss, grad = fastloss.SigmoidFocalLoss(alpha=alpha, gamma=gamma).loss_and_grad(x, y)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    t_loss = torch_sigmoid_focal_loss(xt, torch.tensor(y.astype(np.float64)), alpha=alpha,
+                                      gamma=gamma)
+    t_loss.sum().backward()
+    if gamma == 1.5:
+        assert np.isnan(t_loss.detach().numpy()).any()  # the case is exercised
+    assert_values(loss, t_loss.detach().numpy(), rtol=2e-5, what="loss")
+    t_grad = xt.grad.numpy()
+    finite = np.isfinite(t_grad)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(t_grad))
+    scale = float(np.abs(t_grad[finite]).max())
+    np.testing.assert_allclose(grad[finite], t_grad[finite], rtol=0, atol=2e-5 * scale)
+    ref = fastloss.reference.sigmoid_focal_loss_grad(x, y, alpha=alpha, gamma=gamma)
+    np.testing.assert_array_equal(np.isnan(ref), np.isnan(t_grad))
+    np.testing.assert_allclose(ref[finite], t_grad[finite], rtol=1e-9, atol=1e-12 * scale)

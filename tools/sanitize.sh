@@ -27,6 +27,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/tools/_build_copy.sh"
 py=${PYTHON:-python3}
 cc=${CC:-gcc}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fastloss-sanitize.XXXXXX")
@@ -35,16 +36,7 @@ trap cleanup EXIT
 
 # 1. A copy of the working tree: tracked and untracked (not ignored) files,
 #    never the in-place build outputs of the checkout.
-(cd "$repo" && git ls-files -z -co --exclude-standard) |
-    (cd "$repo" && "$py" -c '
-import os, shutil, sys
-dest = sys.argv[1]
-for f in sys.stdin.buffer.read().split(b"\0"):
-    f = f.decode()
-    if f and os.path.isfile(f):
-        os.makedirs(os.path.join(dest, os.path.dirname(f)), exist_ok=True)
-        shutil.copy2(f, os.path.join(dest, f))
-' "$work")
+copy_tree "$repo" "$py" "$work"
 
 # 2. The sanitized build. The flags go in CC itself so that they reach every
 #    compile (the per-ISA objects included), the shared-library link and
@@ -57,8 +49,7 @@ for f in sys.stdin.buffer.read().split(b"\0"):
 flags=${SANITIZE_FLAGS:--fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all}
 flags="$flags -fno-omit-frame-pointer -g"
 echo "sanitize: building in $work with: $flags"
-(cd "$work" && CC="$cc $flags" FASTLOSS_REQUIRE_OPENMP=1 "$py" setup.py -q build_ext --inplace \
-    > "$work/build.log" 2>&1) || { tail -40 "$work/build.log"; exit 1; }
+build_in "$work" "$py" CC="$cc $flags" || exit 1
 so=$(ls "$work"/fastloss/_core*.so)
 ldd "$so" | grep libasan >/dev/null || { echo "sanitize: $so is not linked against libasan" >&2; exit 1; }
 

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/tools/_build_copy.sh"
 py=${PYTHON:-python3}
 # The interpreter itself, not a wrapper script (pyenv shims, for one, are bash
 # scripts: memcheck would check bash).
@@ -30,21 +31,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/fastloss-valgrind.XXXXXX")
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "valgrind: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-# A copy of the working tree (tracked and untracked, not ignored, files), as in sanitize.sh.
-(cd "$repo" && git ls-files -z -co --exclude-standard) |
-    (cd "$repo" && "$py" -c '
-import os, shutil, sys
-dest = sys.argv[1]
-for f in sys.stdin.buffer.read().split(b"\0"):
-    f = f.decode()
-    if f and os.path.isfile(f):
-        os.makedirs(os.path.join(dest, os.path.dirname(f)), exist_ok=True)
-        shutil.copy2(f, os.path.join(dest, f))
-' "$work")
+# A copy of the working tree (tracked and untracked, not ignored, files).
+copy_tree "$repo" "$py" "$work"
 
 echo "valgrind: building in $work (-g)"
-(cd "$work" && CFLAGS="-g" FASTLOSS_REQUIRE_OPENMP=1 "$py" setup.py -q build_ext --inplace \
-    > "$work/build.log" 2>&1) || { tail -40 "$work/build.log"; exit 1; }
+build_in "$work" "$py" CFLAGS=-g || exit 1
 
 if [ $# -eq 0 ]; then
     # Every kernel path: CE short rows (c <= 16), long rows, split rows
