@@ -11,7 +11,7 @@
 
 The C sources keep no mutable global state but one pointer, the dispatched
 instruction set, which is written at import (and by the test hook
-``_core.set_isa``); see the hardening report.
+``_core.set_isa``), atomically, and read once per call.
 """
 
 import sys
@@ -121,6 +121,64 @@ def test_concurrent_errors_name_their_own_row():
             assert np.isfinite(case.func(x, t2))
 
     _run_threads(work, N_THREADS)
+
+
+def test_switching_the_isa_while_threads_compute():
+    """``_core.set_isa`` while other threads run kernels: every call runs on
+    one path from start to end (the dispatch pointer is read once per call,
+    atomically), so each result is bitwise one path's result. The split-row
+    cross-entropy (C >= 32768, few rows) makes two kernel passes per call,
+    and its baseline and AVX results differ, so a call that mixed paths
+    could match neither."""
+    from fastloss import _core
+
+    paths = [name for name in ("baseline", "avx2", "avx512") if _core.isa_available(name)]
+    if len(paths) < 2:
+        pytest.skip("one instruction-set path on this machine")
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((4, 40000)) * 3).astype(np.float32)
+    t = rng.integers(0, 40000, 4)
+    y = rng.standard_normal(1 << 16).astype(np.float32)
+    z = rng.standard_normal(1 << 16).astype(np.float32)
+    ce = fastloss.CrossEntropyLoss(reduction="none", label_smoothing=0.1)
+    bce = fastloss.BCEWithLogitsLoss(reduction="none")
+
+    target = (z > 0).astype(np.float32)
+    calls = [lambda: ce.loss_and_grad(x, t), lambda: bce.loss_and_grad(y, target)]
+
+    before = _core.isa_name()
+    try:
+        expected = []   # per call: one (loss, grad) per path
+        for name in paths:
+            _core.set_isa(name)
+            expected.append([call() for call in calls])
+        expected = list(zip(*expected))
+        stop = threading.Event()
+
+        def switch():
+            for k in range(200):
+                _core.set_isa(paths[k % len(paths)])
+                time.sleep(0.001)
+            stop.set()
+
+        def work(i):
+            seen = 0
+            while not stop.is_set() or seen < 3:
+                for call, results in zip(calls, expected):
+                    got = call()
+                    assert any(all(np.array_equal(a, b) for a, b in zip(got, e))
+                               for e in results), "a call mixed two paths"
+                seen += 1
+
+        switcher = threading.Thread(target=switch)
+        switcher.start()
+        try:
+            _run_threads(work, 4)
+        finally:
+            stop.set()
+            switcher.join(timeout=60)
+    finally:
+        _core.set_isa(before)
 
 
 def test_kernels_release_the_gil(monkeypatch):
