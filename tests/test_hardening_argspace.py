@@ -604,7 +604,9 @@ def _draw_out(d, call, shape):
         choices.append("is-target")
     if "output_overlaps" not in KNOWN_BUGS and size >= 1:
         g = call.grad_output
-        if isinstance(g, np.ndarray) and g.size and "grad_output" not in call.defects:
+        # (a 0-d grad_output is a scalar, read before the kernel runs: it
+        # may share memory with out)
+        if isinstance(g, np.ndarray) and g.ndim and g.size and "grad_output" not in call.defects:
             choices.append("overlaps-grad_output")
         w = call.options.get("weight")
         if isinstance(w, np.ndarray) and w.size and "weight" not in call.defects:
@@ -673,8 +675,10 @@ def _draw_lse_out(d, call, ps_shape):
     size = int(np.prod(ps_shape))
     if "output_overlaps" not in KNOWN_BUGS and size and "input" not in call.defects \
             and d.chance(3):
-        # lse_out over the first elements of the input (moved to float32 C order).
-        x32 = np.array(np.asarray(call.input), dtype=np.float32)
+        # lse_out over the first elements of the input (moved to float32 C
+        # order, which fastloss uses as is: a copy, e.g. of Fortran-ordered
+        # input, would leave lse_out overlapping nothing the kernel reads).
+        x32 = np.array(np.asarray(call.input), dtype=np.float32, order="C")
         if x32.size >= size:
             call.input = x32
             value = x32.reshape(-1)[:size].reshape(ps_shape)
