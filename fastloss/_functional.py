@@ -104,9 +104,7 @@ def _check_out(out, x, reads):
         if not same:
             raise ValueError("out overlaps input without being the same memory; pass "
                              "out=input for an in-place gradient, or a separate array")
-    for name, a in reads:   # (_check_disjoint, inlined: this runs on every call with out=)
-        if a is not None and np.may_share_memory(out, a):
-            raise ValueError(f"out must not overlap {name}")
+    _check_disjoint("out", out, reads)
     return out
 
 
@@ -146,12 +144,8 @@ def _run(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape,
     scale, per_sample = 1.0, None
     if grad:
         scale, per_sample = _grad_output(grad_output, code, per_sample_shape)
-        if out is None:
-            g = np.empty(x.shape, _F32)
-        else:
-            g = _check_out(out, x, reads)
-            if per_sample is not None and np.may_share_memory(g, per_sample):
-                raise ValueError("out must not overlap grad_output")
+        g = np.empty(x.shape, _F32) if out is None else _check_out(
+            out, x, reads + (("grad_output", per_sample),))
     reduced = kernel(*args, code, scale, per_sample, loss_out, g, get_num_threads())
     value = (reduced if code != _NONE else loss_out) if loss else None
     if loss and grad:
@@ -281,7 +275,8 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
         d = int(np.prod(x.shape[2:], dtype=np.int64))
     w = _class_weight(weight, c)
     lse_out = _per_sample_buffer(lse_out, shape, "lse_out")
-    if _is_soft_target(target, x.shape):
+    soft = _is_soft_target(target, x.shape)
+    if soft:
         if ignore_index != -100:
             raise ValueError("ignore_index is not supported for floating point target "
                              "(probabilities); leave it at -100")
@@ -289,21 +284,19 @@ def _run_cross_entropy(input, target, weight, ignore_index, code, label_smoothin
             raise ValueError("return_correct needs class-index targets, not probabilities")
         if c == 0:
             raise ValueError("input must have at least one class")
-        y = _as_f32(target, "target")
-        if lse_out is not None:
-            _check_disjoint("lse_out", lse_out, (("input", x), ("target", y), ("weight", w),
-                                                ("grad_output", grad_output)))
-        return _run(_core.cross_entropy_soft, x, loss, grad, grad_output, out,
-                    (("target", y), ("weight", w), ("lse_out", lse_out)), code, shape,
-                    x, y, n, c, d, w, eps, z_loss, lse_out)
-    t = _class_target(target, shape, x.shape)
+        t = _as_f32(target, "target")
+    else:
+        t = _class_target(target, shape, x.shape)
     if lse_out is not None:
         _check_disjoint("lse_out", lse_out, (("input", x), ("target", t), ("weight", w),
                                             ("grad_output", grad_output)))
+    reads = (("target", t), ("weight", w), ("lse_out", lse_out))
+    if soft:
+        return _run(_core.cross_entropy_soft, x, loss, grad, grad_output, out, reads, code,
+                    shape, x, t, n, c, d, w, eps, z_loss, lse_out)
     correct = np.empty(shape, np.int8) if return_correct else None
     try:
-        result = _run(_core.cross_entropy, x, loss, grad, grad_output, out,
-                      (("target", t), ("weight", w), ("lse_out", lse_out)), code, shape,
+        result = _run(_core.cross_entropy, x, loss, grad, grad_output, out, reads, code, shape,
                       x, t, n, c, d, ignore_index, w, eps, z_loss, lse_out, correct)
     except _core.TargetError as exc:
         flat, value, classes, ignore = exc.args

@@ -38,9 +38,9 @@ its data (``make_data``), every reduction, dtype, layout, ``out=`` and
 ``_OPTION_DRAWS`` that both the loss's function and its class accept; a new
 option needs an entry there.
 
-``KNOWN_BUGS`` holds back the draws that expose a bug with a strict-xfail
-test of its own (tests/test_hardening_errors.py, tests/test_hardening_edges.py);
-remove an entry when its bug is fixed and the fuzzer covers it again.
+A bug found here is pinned by a test of its own in
+tests/test_hardening_errors.py or tests/test_hardening_edges.py, marked
+``pytest.mark.xfail(strict=True, reason="BUG: ...")`` until it is fixed.
 """
 
 import inspect
@@ -49,22 +49,13 @@ import re
 import warnings
 
 import numpy as np
-import pytest
 
 from _registry import REGISTRY, assert_grad_close, assert_loss_close
 
-__all__ = ["Draw", "draw_call", "check", "REGISTRY", "KNOWN_BUGS", "target_kind", "relayout",
+__all__ = ["Draw", "draw_call", "check", "REGISTRY", "target_kind", "relayout",
            "name_pattern", "names_argument", "per_sample_shape"]
 
-KNOWN_BUGS = set()   # none open; e.g. {"output_overlaps"} holds those draws back
-
 MISSING = object()  # an argument left out of the call
-
-
-def known_bug(reason):
-    """The marker of a test that shows an open bug: a strict xfail (reason
-    starting "BUG: "). Remove the marker with the fix."""
-    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 class Draw:
@@ -146,10 +137,7 @@ def relayout(a, layout):
 
 
 def _layouts():
-    out = ["C", "F", "reversed", "offset", "strided", "list", "readonly"]
-    if "unaligned" not in KNOWN_BUGS:
-        out.append("unaligned")
-    return out
+    return ["C", "F", "reversed", "offset", "strided", "list", "readonly", "unaligned"]
 
 
 def _convert(a, dtype):
@@ -259,8 +247,7 @@ def _draw_shape(d, call):
         elif path == "long":  # one row at a time
             c, n = d.int(17, 70), d.int(0, 12)
         elif path == "kdim":  # (N, C, d1, ..., dk)
-            low = 0 if "kdim_empty" not in KNOWN_BUGS else 1
-            spatial = tuple(d.int(low, 5) for _ in range(d.int(1, 2)))
+            spatial = tuple(d.int(0, 5) for _ in range(d.int(1, 2)))
             return (d.int(0, 4), d.int(1, 20)) + spatial
         else:  # c >= 32768 with few rows: rows split into chunks
             c, n = d.int(32768, 32800), d.int(0, 3)
@@ -405,9 +392,8 @@ _BAD_REDUCTIONS = ["avg", "MEAN", "", None, 1, b"mean", ["mean"], "elementwise_m
 
 
 def _bad_scalar(d, *bad):
-    values = list(bad) + [math.nan, math.inf, "1", None, True, np.ones(1), 1j, 1e39, 1e300]
-    if "option_overflow" not in KNOWN_BUGS:
-        values.append(10**400)  # beyond float64 too
+    values = list(bad) + [math.nan, math.inf, "1", None, True, np.ones(1), 1j, 1e39, 1e300,
+                          10**400]  # (the last beyond float64 too)
     return d.pick(values)
 
 
@@ -594,7 +580,7 @@ def _draw_out(d, call, shape):
         return
     size = int(np.prod(shape))
     choices = ["float64", "float16", "int32", "shape", "readonly", "list"]
-    if "unaligned" not in KNOWN_BUGS and size >= 1:
+    if size >= 1:
         choices.append("unaligned")
     if size >= 2:
         choices.append("strided")
@@ -602,7 +588,7 @@ def _draw_out(d, call, shape):
         choices.append("overlaps-input")  # (one element apart: overlaps from size 2)
     if size >= 1 and call.kind == "elementwise" and "target" not in call.defects:
         choices.append("is-target")
-    if "output_overlaps" not in KNOWN_BUGS and size >= 1:
+    if size >= 1:
         g = call.grad_output
         # (a 0-d grad_output is a scalar, read before the kernel runs: it
         # may share memory with out)
@@ -673,8 +659,7 @@ def _draw_lse_out(d, call, ps_shape):
         call.defect("lse_out", describe(value))
         return
     size = int(np.prod(ps_shape))
-    if "output_overlaps" not in KNOWN_BUGS and size and "input" not in call.defects \
-            and d.chance(3):
+    if size and "input" not in call.defects and d.chance(3):
         # lse_out over the first elements of the input (moved to float32 C
         # order, which fastloss uses as is: a copy, e.g. of Fortran-ordered
         # input, would leave lse_out overlapping nothing the kernel reads).

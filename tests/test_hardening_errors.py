@@ -13,8 +13,8 @@ elementwise losses are told apart by the registry's own data, and options by
 the parameter names of each loss's function and class, so new losses and
 options join the tables by themselves.
 
-Rows marked ``argspace.known_bug("BUG: ...")`` (a strict xfail) are bugs
-found by this hardening work; each asserts the behaviour we want.
+A bug found here is pinned with ``pytest.mark.xfail(strict=True, reason="BUG:
+...")`` until its fix lands; each test asserts the behaviour we want.
 """
 
 import inspect
