@@ -9,16 +9,7 @@ so code ports by changing an import. The loss classes add ``loss_and_grad``
 import os as _os
 
 from . import _core, reference
-from ._functional import (
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    l1_loss,
-    mse_loss,
-    sigmoid_focal_loss,
-    smooth_l1_loss,
-)
-from ._losses import (
+from ._api import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HuberLoss,
@@ -26,6 +17,13 @@ from ._losses import (
     MSELoss,
     SigmoidFocalLoss,
     SmoothL1Loss,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    sigmoid_focal_loss,
+    smooth_l1_loss,
 )
 from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__

@@ -18,54 +18,29 @@ cdef extern from "fastloss.h" nogil:
         FL_ERR_TARGET
         FL_ERR_NOMEM
         FL_ERR_ARG
+    ctypedef struct fl_outputs:
+        int reduction
+        float grad_scale
+        const float *grad_per_sample
+        float *loss_out
+        double *loss_reduced
+        float *grad_out
+    ctypedef struct fl_weight:
+        const float *w
+        int64_t period
     ctypedef struct fl_ce_options:
         const float *weight
+        int64_t ignore_index
         float label_smoothing
         float z_loss
         float *lse_out
         int8_t *correct_out
     int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
-                             int64_t ignore_index, int reduction, float grad_scale,
-                             const fl_ce_options *opts, const float *grad_per_sample,
-                             float *loss_out, double *loss_reduced, float *grad_out,
+                             int64_t d, const fl_ce_options *opts, const fl_outputs *out,
                              int n_threads, int64_t *bad_row)
-    int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
-                                  int64_t d, int64_t ignore_index, int reduction,
-                                  float grad_scale, const fl_ce_options *opts,
-                                  const float *grad_per_sample, float *loss_out,
-                                  double *loss_reduced, float *grad_out, int n_threads,
-                                  int64_t *bad_row)
     int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c,
-                                  int64_t d, int reduction, float grad_scale,
-                                  const fl_ce_options *opts, const float *grad_per_sample,
-                                  float *loss_out, double *loss_reduced, float *grad_out,
+                                  int64_t d, const fl_ce_options *opts, const fl_outputs *out,
                                   int n_threads)
-    ctypedef struct fl_elem_options:
-        const float *weight
-        int64_t weight_period
-        const float *pos_weight
-        int64_t pos_weight_period
-    int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
-                          float grad_scale, const fl_elem_options *opts,
-                          const float *grad_per_sample, float *loss_out, double *loss_reduced,
-                          float *grad_out, int n_threads)
-    int fl_sigmoid_focal_f32(const float *x, const float *y, int64_t n, int reduction,
-                             float grad_scale, float alpha, float gamma,
-                             const float *grad_per_sample, float *loss_out,
-                             double *loss_reduced, float *grad_out, int n_threads)
-    int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
-                   const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
-                   double *loss_reduced, float *grad_out, int n_threads)
-    int fl_l1_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
-                  const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
-                  double *loss_reduced, float *grad_out, int n_threads)
-    int fl_huber_f32(const float *x, const float *y, int64_t n, int reduction,
-                     float grad_scale, float delta, const fl_elem_options *opts,
-                     const float *grad_per_sample, float *loss_out, double *loss_reduced,
-                     float *grad_out, int n_threads)
-    int fl_smooth_l1_f32(const float *x, const float *y, int64_t n, int reduction,
-                         float grad_scale, float beta, const float *grad_per_sample,
-                         float *loss_out, double *loss_reduced, float *grad_out, int n_threads)
     int fl_openmp_enabled()
     int fl_omp_max_threads()
     int fl_set_isa(const char *name)
@@ -105,32 +80,64 @@ cdef inline int _check_status(int status) except -1:
     return 0
 
 
+cdef inline int64_t _size(object arr, str name) except -1:
+    """The number of elements of an ndarray (the binding's inputs must be ones)."""
+    if not isinstance(arr, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray")
+    return cnp.PyArray_SIZE(<cnp.ndarray>arr)
+
+
+cdef inline int _outputs(fl_outputs *out, int64_t samples, int64_t size, int reduction,
+                         float grad_scale, grad_per_sample, loss_out, grad_out,
+                         double *reduced) except -1:
+    """Fill `out` for a call whose per-sample loss has `samples` elements and
+    whose input (so gradient) has `size`."""
+    if reduction < 0 or reduction > 2:
+        raise ValueError(f"reduction code {reduction} is not 0, 1 or 2")
+    if reduction != 0 and (loss_out is not None or grad_per_sample is not None):
+        raise ValueError("per-sample loss_out and grad_per_sample need reduction 'none'")
+    out.reduction = reduction
+    out.grad_scale = grad_scale
+    out.grad_per_sample = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, samples, False,
+                                              "grad_output")
+    out.loss_out = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, samples, True, "loss_out")
+    out.loss_reduced = reduced if reduction != 0 else NULL
+    out.grad_out = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, size, True, "out")
+    return 0
+
+
+cdef inline int _check_sizes(int64_t n, int64_t c, int64_t d, int n_threads) except -1:
+    if n < 0 or c < 0 or d < 0 or n_threads < 1:
+        raise ValueError(f"sizes must be >= 0 and n_threads >= 1, got n={n}, c={c}, d={d}, "
+                         f"n_threads={n_threads}")
+    return 0
+
+
 def cross_entropy(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_index, weight,
                   float label_smoothing, float z_loss, lse_out, correct_out, int reduction,
                   float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
     """x is (n, c, d) (d = 1 for plain (n, c)); per-sample arrays are (n, d).
     Returns the reduced loss (MEAN/SUM) or None; raises on an invalid target."""
+    _check_sizes(n, c, d, n_threads)
+    cdef int64_t samples = n * d
     cdef fl_ce_options opts
     opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
+    opts.ignore_index = ignore_index
     opts.label_smoothing = label_smoothing
     opts.z_loss = z_loss
-    cdef int64_t samples = n * d
     opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
     opts.correct_out = <int8_t *>_ptr(correct_out, cnp.NPY_INT8, samples, True, "correct_out")
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
     cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, samples, False,
                                                    "target")
-    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, samples, False,
-                                               "grad_output")
-    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, samples, True, "loss_out")
-    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, samples * c, True, "out")
     cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, samples, samples * c, reduction, grad_scale, grad_per_sample, loss_out,
+             grad_out, &reduced)
     cdef int64_t bad = -1
     cdef int status
-    cdef double *pr = &reduced if reduction != 0 else NULL
     with nogil:
-        status = fl_cross_entropy_kdim_f32(px, pt, n, c, d, ignore_index, reduction,
-                                           grad_scale, &opts, pg, pl, pr, po, n_threads, &bad)
+        status = fl_cross_entropy_f32(px, pt, n, c, d, &opts, &out, n_threads, &bad)
     if status == FL_ERR_TARGET:
         raise TargetError(int(bad), int(pt[bad]), int(c), int(ignore_index))
     _check_status(status)
@@ -140,81 +147,32 @@ def cross_entropy(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_ind
 def cross_entropy_soft(x, y, int64_t n, int64_t c, int64_t d, weight, float label_smoothing,
                        float z_loss, lse_out, int reduction, float grad_scale, grad_per_sample,
                        loss_out, grad_out, int n_threads):
-    """Probability targets y of x's shape (n, c, d). Returns the reduced loss or None."""
-    cdef fl_ce_options opts
+    """Probability targets y of x's shape (n, c, d), c >= 1. Returns the reduced loss or None."""
+    _check_sizes(n, c, d, n_threads)
+    if c < 1:
+        raise ValueError("probability targets need c >= 1")
     cdef int64_t samples = n * d
+    cdef fl_ce_options opts
     opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
+    opts.ignore_index = -100
     opts.label_smoothing = label_smoothing
     opts.z_loss = z_loss
     opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
     opts.correct_out = NULL
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, samples * c, False, "target")
-    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, samples, False,
-                                               "grad_output")
-    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, samples, True, "loss_out")
-    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, samples * c, True, "out")
     cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, samples, samples * c, reduction, grad_scale, grad_per_sample, loss_out,
+             grad_out, &reduced)
     cdef int status
-    cdef double *pr = &reduced if reduction != 0 else NULL
     with nogil:
-        status = fl_cross_entropy_soft_f32(px, py, n, c, d, reduction, grad_scale, &opts, pg, pl,
-                                           pr, po, n_threads)
+        status = fl_cross_entropy_soft_f32(px, py, n, c, d, &opts, &out, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
 
 
-# Elementwise kinds, as in fastloss._functional.
-cdef enum:
-    K_BCE = 0
-    K_FOCAL = 1
-    K_MSE = 2
-    K_L1 = 3
-    K_HUBER = 4
-    K_SMOOTH_L1 = 5
-
-
-def elementwise(int kind, x, y, int64_t n, weight, int64_t weight_period, pos_weight,
-                int64_t pos_weight_period, float param0, float param1, int reduction,
-                float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """One elementwise loss (kind: 0 BCE, 1 focal, 2 MSE, 3 L1, 4 Huber, 5 smooth L1).
-    Returns the reduced loss (MEAN/SUM) or None."""
-    cdef fl_elem_options opts
-    opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
-    opts.weight_period = weight_period
-    opts.pos_weight = <const float *>_ptr(pos_weight, cnp.NPY_FLOAT32, pos_weight_period,
-                                          False, "pos_weight")
-    opts.pos_weight_period = pos_weight_period
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
-    cdef const float *pg = <const float *>_ptr(grad_per_sample, cnp.NPY_FLOAT32, n, False,
-                                               "grad_output")
-    cdef float *pl = <float *>_ptr(loss_out, cnp.NPY_FLOAT32, n, True, "loss_out")
-    cdef float *po = <float *>_ptr(grad_out, cnp.NPY_FLOAT32, n, True, "out")
-    cdef double reduced = 0.0
-    cdef int status = FL_ERR_ARG
-    cdef double *pr = &reduced if reduction != 0 else NULL
-    with nogil:
-        if kind == K_BCE:
-            status = fl_bce_logits_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
-                                       n_threads)
-        elif kind == K_FOCAL:
-            status = fl_sigmoid_focal_f32(px, py, n, reduction, grad_scale, param0, param1, pg,
-                                          pl, pr, po, n_threads)
-        elif kind == K_MSE:
-            status = fl_mse_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
-                                n_threads)
-        elif kind == K_L1:
-            status = fl_l1_f32(px, py, n, reduction, grad_scale, &opts, pg, pl, pr, po,
-                               n_threads)
-        elif kind == K_HUBER:
-            status = fl_huber_f32(px, py, n, reduction, grad_scale, param0, &opts, pg, pl, pr,
-                                  po, n_threads)
-        elif kind == K_SMOOTH_L1:
-            status = fl_smooth_l1_f32(px, py, n, reduction, grad_scale, param0, pg, pl, pr, po,
-                                      n_threads)
-    _check_status(status)
-    return reduced if reduction != 0 else None
+include "_binding.pxi"
 
 
 def openmp_enabled():

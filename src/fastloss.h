@@ -4,21 +4,27 @@
  * Fused loss + gradient kernels over float32 arrays. Every entry point has the
  * same shape:
  *
- *     status = fl_<loss>_f32(const inputs..., sizes (int64_t)..., scalar options...,
- *                            outputs (NULL = not wanted)..., n_threads, [error info]);
+ *     status = fl_<loss>_f32(const inputs..., sizes (int64_t)...,
+ *                            const fl_<loss>_options *opts, const fl_outputs *out,
+ *                            n_threads[, error info]);
  *
- * One call computes whatever outputs are non-NULL, so "forward", "backward"
- * and "fused forward+backward" are the same kernel with different outputs:
- *
- *   loss_out      OUT  per-sample losses (reduction FL_REDUCTION_NONE only), or NULL.
- *   loss_reduced  OUT  the reduced loss in double (FL_REDUCTION_MEAN / _SUM), or NULL.
- *   grad_out      OUT  d(loss)/d(input) times the upstream gradient, or NULL. May be
- *                      the same pointer as `input` (in-place gradient); must not
- *                      overlap any other argument.
+ * The options of a loss travel in its own typed struct (generated from the
+ * loss's declaration in fastloss/_spec/ into generated/fl_losses.h, except
+ * cross-entropy's fl_ce_options below); what to compute and where to put it
+ * travels in fl_outputs, the same for every loss. One call computes whatever
+ * outputs are non-NULL, so "forward", "backward" and "fused forward+backward"
+ * are the same kernel with different outputs.
  *
  * Upstream gradient: a scalar `grad_scale` always, times an optional per-sample
  * array `grad_per_sample` (reduction NONE only; NULL means all ones). For MEAN the
  * kernel divides by the mean's denominator itself.
+ *
+ * Preconditions: sizes are >= 0, n_threads >= 1, every non-NULL pointer
+ * holds the number of elements its comment states, aligned for its type,
+ * options are in their documented ranges, and no output overlaps another
+ * argument (but grad_out may equal the input). The Python layer
+ * (fastloss/_validate.py) guarantees all of this; the C checks only what only
+ * it can see while it computes: class targets out of range (FL_ERR_TARGET).
  *
  * Threading and determinism: the work is cut into fixed blocks whose size depends
  * only on the shape (never on the thread count). Each block accumulates its part
@@ -50,177 +56,108 @@ enum {
 enum {
     FL_OK = 0,
     FL_ERR_TARGET = 1,   /* a class target outside [0, C) that is not ignore_index */
-    FL_ERR_NOMEM = 2,    /* could not allocate the per-block partial sums */
-    FL_ERR_ARG = 3       /* an invalid size, reduction or pointer combination */
+    FL_ERR_NOMEM = 2,    /* could not allocate per-block partial sums or scratch */
+    FL_ERR_ARG = 3       /* fl_set_isa: an unknown or unsupported instruction set */
 };
 
-/* Options of fl_cross_entropy_f32; a NULL pointer means all defaults (zeros). */
+/* What to compute, and where: the same for every loss. */
+typedef struct {
+    int reduction;                  /* FL_REDUCTION_* */
+    float grad_scale;               /* the upstream scalar gradient */
+    const float *grad_per_sample;   /* IN  per-sample upstream gradient, or NULL (NONE only) */
+    float *loss_out;                /* OUT per-sample losses, or NULL (NONE only) */
+    double *loss_reduced;           /* OUT the reduced loss in double, or NULL (MEAN/SUM only) */
+    float *grad_out;                /* OUT d(loss)/d(input) times the upstream gradient, or
+                                       NULL; may be the input itself (in-place gradient) */
+} fl_outputs;
+
+/*
+ * A weight broadcast over the flattened input with a period P: element i
+ * uses w[i % P]. That covers a scalar (P = 1), a weight along the trailing
+ * axes (P = their size, e.g. per class along the last axis) and a full-shape
+ * weight (P = n); other broadcasts are materialised by the caller. w = NULL:
+ * no weight.
+ */
+typedef struct {
+    const float *w;     /* IN (period,) or NULL */
+    int64_t period;     /* >= 1 when w is set */
+} fl_weight;
+
+/* Options of cross-entropy (zeros: the defaults). */
 typedef struct {
     const float *weight;     /* IN  (c,) class weights w, or NULL (all 1) */
+    int64_t ignore_index;    /* samples whose target equals it contribute nothing */
     float label_smoothing;   /* eps in [0, 1] */
-    float z_loss;            /* coefficient z of lse^2 (PaLM's auxiliary loss) */
-    float *lse_out;          /* OUT (n,) per-row log-sum-exp (NaN for ignored rows), or NULL */
-    int8_t *correct_out;     /* OUT (n,) 1 where argmax == target (first max, as
-                                torch.argmax; rows with NaN count 0), or NULL */
+    float z_loss;            /* coefficient z of lse^2 (PaLM's auxiliary loss), >= 0 */
+    float *lse_out;          /* OUT per-sample log-sum-exp (NaN for ignored samples), or NULL */
+    int8_t *correct_out;     /* OUT per-sample 1 where argmax == target (first max, as
+                                torch.argmax; samples with NaN count 0), or NULL */
 } fl_ce_options;
 
 /*
- * Softmax cross-entropy over logits x (N, C), row-major, with class targets t (N,).
+ * Softmax cross-entropy over logits x (n, c, d), row-major, with class targets
+ * t (n, d): d is the product of PyTorch's trailing dimensions d1..dk (d = 1
+ * for plain (N, C) logits), and sample (i, p) has the classes x[i, :, p], d
+ * apart.
  *
- *   lse_i  = m_i + log(sum_j exp(x_ij - m_i)),  m_i = max_j x_ij   (log-sum-exp, max subtracted)
- *   loss_i = (1-eps) w_t (lse_i - x_{i,t}) + eps sum_c w_c (lse_i - x_ic) / C + z lse_i^2
- *            (0 for ignored rows; w = 1 without weights; PyTorch's label
- *            smoothing with weights inside the sum, and PaLM's z-loss)
- *   grad_ij = s_i * d loss_i / d x_ij                              (0 for ignored rows)
+ *   lse  = m + log(sum_j exp(x_j - m)),  m = max_j x_j       (log-sum-exp, max subtracted)
+ *   loss = (1-eps) w_t (lse - x_t) + eps sum_c w_c (lse - x_c) / C + z lse^2
+ *          (0 for ignored samples; w = 1 without weights; PyTorch's label
+ *          smoothing with weights inside the sum, and PaLM's z-loss)
+ *   grad_j = s * d loss / d x_j                               (0 for ignored samples)
  *
- * where s_i = grad_scale * grad_per_sample[i] (or grad_scale), and for MEAN
- * s_i = grad_scale / D with D = sum of w_{t_i} over rows whose t_i != ignore_index
- * (their number without weights), as in PyTorch. MEAN over D = 0 is NaN.
+ * where s = grad_scale * grad_per_sample[i] (or grad_scale), and for MEAN
+ * s = grad_scale / D with D = sum of w_t over samples whose t != ignore_index
+ * (their number without weights), as in PyTorch. MEAN over D = 0 is NaN, and
+ * d == 0 (a zero-size trailing dimension) is an empty problem.
  *
- * Per row: one pass finds the maximum, one pass computes exp(x - m) into the
- * gradient row (used as scratch) while summing in double, one pass scales it
- * in place (the row is in cache by then). Forward-only skips the stores.
- * NaN anywhere in a row makes its loss and gradient NaN.
+ * Strategies (src/cross_entropy/, one file each, chosen from the shape only):
+ * long rows one at a time (rows.c), short rows C <= 16 in transposed tiles
+ * (tiles.c), K-dimensional input in place across positions (kdim.c), and
+ * few long rows cut into chunks (split.c). NaN anywhere in a sample makes its
+ * loss and gradient NaN; a sample of only -inf gives NaN, as in PyTorch.
  *
- *   x               IN   (n, c) float32
- *   target          IN   (n,) int64
- *   n, c                 sizes, n >= 0, c >= 0
- *   ignore_index         rows whose target equals it contribute nothing
- *   reduction            FL_REDUCTION_*
- *   grad_scale           upstream scalar gradient
- *   opts            IN   fl_ce_options, or NULL for the defaults
- *   grad_per_sample IN   (n,) float32 upstream gradient per row, or NULL (NONE only)
- *   loss_out        OUT  (n,) float32 per-row losses, or NULL (NONE only)
- *   loss_reduced    OUT  scalar double, or NULL (MEAN/SUM only)
- *   grad_out        OUT  (n, c) float32, or NULL; may equal x
- *   n_threads            >= 1
- *   bad_row         OUT  on FL_ERR_TARGET, the smallest row whose target is out of range
+ *   x        IN   (n, c, d) float32
+ *   target   IN   (n, d) int64
+ *   opts     IN   fl_ce_options (lse_out and correct_out are (n, d))
+ *   out      IN   fl_outputs: per-sample arrays are (n, d), grad_out (n, c, d)
+ *   bad_row  OUT  on FL_ERR_TARGET, the smallest flat sample index whose
+ *                 target is out of range
  *
- * Out-of-range targets are detected inside the main pass: the offending rows are
- * skipped (their gradient row zeroed) and FL_ERR_TARGET returned; other outputs
- * are then unspecified.
+ * Out-of-range targets are detected inside the main pass: the offending
+ * samples are skipped (their gradient zeroed) and FL_ERR_TARGET returned;
+ * other outputs are then unspecified.
  */
 int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
-                         int64_t ignore_index, int reduction, float grad_scale,
-                         const fl_ce_options *opts, const float *grad_per_sample,
-                         float *loss_out, double *loss_reduced, float *grad_out,
+                         int64_t d, const fl_ce_options *opts, const fl_outputs *out,
                          int n_threads, int64_t *bad_row);
 
 /*
- * The same over K-dimensional input x (n, c, d), row-major, where d is the
- * product of the trailing dimensions d1..dk (PyTorch's (N, C, d1, ..., dk)),
- * with targets (n, d): sample (i, p) has the classes x[i, :, p], d apart.
- * Computed in place, vectorised across positions, without transposing the
- * input; every per-sample array (targets, grad_per_sample, loss_out, lse_out,
- * correct_out) is (n, d) and bad_row is a flat index into it. d == 1 is
- * fl_cross_entropy_f32; d == 0 (a zero-size trailing dimension) is an empty
- * problem: MEAN gives NaN (0 / 0), SUM 0, as in PyTorch.
- */
-int fl_cross_entropy_kdim_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
-                              int64_t d, int64_t ignore_index, int reduction, float grad_scale,
-                              const fl_ce_options *opts, const float *grad_per_sample,
-                              float *loss_out, double *loss_reduced, float *grad_out,
-                              int n_threads, int64_t *bad_row);
-
-/*
- * Options of the elementwise losses; a NULL pointer means all defaults.
- * A weight is broadcast over the flattened input with a period P: element i
- * uses w[i % P]. That covers a scalar (P = 1), a weight along the trailing
- * axes (P = their size, e.g. per class along the last axis) and a full-shape
- * weight (P = n); other broadcasts are materialised by the caller.
- */
-typedef struct {
-    const float *weight;        /* IN (weight_period,) or NULL */
-    int64_t weight_period;
-    const float *pos_weight;    /* IN (pos_weight_period,) or NULL (BCE only) */
-    int64_t pos_weight_period;
-} fl_elem_options;
-
-/*
- * Binary cross-entropy with logits, elementwise over n elements (any shape, flattened).
- *
- *   loss_i = w_i [ (x_i > 0 ? x_i (1 - y_i) : -x_i y_i p_i) + l_i log1p(exp(-|x_i|)) ]
- *   l_i = 1 + (p_i - 1) y_i       (p = pos_weight, 1 without)
- *   grad_i = s_i w_i [ (1 - y_i) - l_i sigmoid(-x_i) ]   (= sigmoid(x_i) - y_i for p = 1)
- *
- * This is PyTorch's (1 - y) x + l (log1p(exp(-|x|)) + max(-x, 0)) written so
- * that neither branch cancels (x (1 - y) for x > 0, where 1 - y is exact for
- * y in [1/2, 1]; -x y p otherwise), and exp never sees a positive argument;
- * sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) otherwise, with the same
- * e = exp(-|x|) and one division. MEAN divides by n (NaN for n == 0), weights
- * or not, as in PyTorch.
- *
- *   x, y            IN   (n,) float32 logits and targets
- *   opts            IN   weight (any period), pos_weight (period = last axis), or NULL
- *   grad_per_sample IN   (n,) float32 upstream gradient, or NULL (NONE only)
- *   loss_out        OUT  (n,) float32, or NULL;  loss_reduced OUT double, or NULL
- *   grad_out        OUT  (n,) float32, or NULL; may equal x
- */
-int fl_bce_logits_f32(const float *x, const float *y, int64_t n, int reduction,
-                      float grad_scale, const fl_elem_options *opts,
-                      const float *grad_per_sample, float *loss_out, double *loss_reduced,
-                      float *grad_out, int n_threads);
-
-/*
- * Sigmoid focal loss (Lin et al. 2017, torchvision.ops.sigmoid_focal_loss):
- *
- *   p = sigmoid(x), ce = BCE-with-logits(x, y), q = 1 - p_t = p (1 - y) + (1 - p) y
- *   loss = a_t ce q^gamma,  a_t = alpha y + (1 - alpha)(1 - y)  (a_t = 1 when alpha < 0)
- *   grad = s a_t [ (p - y) q^gamma + gamma ce q^(gamma - 1) p (1 - p)(1 - 2y) ]
- *
- * p and 1 - p both come from e = exp(-|x|) without cancellation; q^gamma is
- * q*q for gamma = 2, q for 1, 1 for 0, and exp(gamma log q) otherwise.
- * MEAN divides by n. Arguments as for fl_bce_logits_f32 (opts ignored).
- */
-int fl_sigmoid_focal_f32(const float *x, const float *y, int64_t n, int reduction,
-                         float grad_scale, float alpha, float gamma,
-                         const float *grad_per_sample, float *loss_out, double *loss_reduced,
-                         float *grad_out, int n_threads);
-
-/*
- * Regression losses, elementwise, with d = x - y and an optional weight w
- * (opts->weight; 1 without). MEAN divides by n without a weight; with one,
- * mse and l1 divide by the sum of the broadcast weight and huber by n, as
- * PyTorch 2.13 does.
- *
- *   mse:        loss = w d^2,                         grad = s w 2d
- *   l1:         loss = w |d|,                         grad = s w sign(d)  (sign(0) = 0)
- *   huber:      loss = w (|d| < delta ? d^2/2 : delta (|d| - delta/2)),
- *               grad = s w clamp(d, -delta, delta)
- *   smooth_l1:  loss = |d| < beta ? d^2 / (2 beta) : |d| - beta/2,
- *               grad = s clamp(d / beta, -1, 1); beta = 0 is l1 (no weight, as in PyTorch)
- *
- * NaN in x or y gives NaN in loss and gradient.
- */
-int fl_mse_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
-               const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
-               double *loss_reduced, float *grad_out, int n_threads);
-int fl_l1_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
-              const fl_elem_options *opts, const float *grad_per_sample, float *loss_out,
-              double *loss_reduced, float *grad_out, int n_threads);
-int fl_huber_f32(const float *x, const float *y, int64_t n, int reduction, float grad_scale,
-                 float delta, const fl_elem_options *opts, const float *grad_per_sample,
-                 float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
-int fl_smooth_l1_f32(const float *x, const float *y, int64_t n, int reduction,
-                     float grad_scale, float beta, const float *grad_per_sample,
-                     float *loss_out, double *loss_reduced, float *grad_out, int n_threads);
-
-/*
- * Cross-entropy with probability ("soft") targets y of the input's shape,
- * (n, c) or (n, c, d) as for fl_cross_entropy_kdim_f32 (d = 1 for rows):
+ * Cross-entropy with probability ("soft") targets y of the input's shape
+ * (n, c, d), c >= 1:
  *
  *   y'_j = (1 - eps) y_j + eps / C                      (label smoothing)
  *   loss = -sum_j w_j y'_j log softmax(x)_j + z lse^2
  *   grad_j = s [ softmax(x)_j (sum_c w_c y'_c + 2 z lse) - w_j y'_j ]
  *
  * MEAN divides by n * d (PyTorch: the number of samples, weights or not).
- * No ignore_index; opts->correct_out must be NULL. Sums are shifted by the
- * row max, so no term cancels. Per-sample arrays are (n, d).
+ * opts->ignore_index and opts->correct_out are not used. Sums are shifted by
+ * the row max, so no term cancels. Per-sample arrays are (n, d).
  */
 int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c, int64_t d,
-                              int reduction, float grad_scale, const fl_ce_options *opts,
-                              const float *grad_per_sample, float *loss_out,
-                              double *loss_reduced, float *grad_out, int n_threads);
+                              const fl_ce_options *opts, const fl_outputs *out,
+                              int n_threads);
+
+/* The elementwise losses (BCE with logits, focal, MSE, L1, Huber, smooth
+ * L1, ...): their options structs and entry points, one per loss,
+ *
+ *   int fl_<loss>_f32(const float *input, const float *target, int64_t n,
+ *                     const fl_<loss>_options *opts, const fl_outputs *out,
+ *                     int n_threads);
+ *
+ * over n elements of any shape, flattened. Their formulas: the closed forms
+ * in src/elementwise/<family>.h. */
+#include "generated/fl_losses.h"
 
 /* 1 when the library was compiled with OpenMP, 0 when it runs serially. */
 int fl_openmp_enabled(void);

@@ -1,9 +1,10 @@
 /*
- * math_eval.c -- array versions of the inline math in fl_internal.h, compiled
+ * math_eval.c -- array versions of the inline math in fl_math.h, compiled
  * per instruction set like the loss families, so the tests can compare each
  * path's vectorised exp / log1p / log against double precision.
  */
-#include "fl_internal.h"
+#include "fl_math.h"
+#include "fl_dispatch.h"
 
 void FL_FN(fl_math_eval)(int which, const float *in, float *out, int64_t n)
 {

@@ -1,8 +1,9 @@
 /*
- * runtime.c -- threading, the fixed-order block reduction, and ISA dispatch.
+ * runtime.c -- threading, the fixed-order block reduction (fl_blocks.h), and ISA
+ * dispatch (fl_dispatch.h).
  * Compiled once, with the baseline flags.
  */
-#include "fl_internal.h"
+#include "fl_dispatch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,103 +93,24 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
     return FL_OK;
 }
 
-/* Prepare a periodic weight; *tile_mem receives the allocated tile (or NULL). */
-static int fl_periodic_init(fl_periodic *pw, const float *w, int64_t period, float **tile_mem)
-{
-    pw->w = w;
-    pw->period = period;
-    pw->tile = NULL;
-    *tile_mem = NULL;
-    if (!w)
-        return FL_OK;
-    if (period < 1)
-        return FL_ERR_ARG;
-    if (period <= FL_SUM_CHUNK) {
-        const int64_t len = FL_SUM_CHUNK + period;
-        float *tile = (float *)malloc((size_t)len * sizeof(float));
-        if (!tile)
-            return FL_ERR_NOMEM;
-        for (int64_t k = 0; k < len; k++)
-            tile[k] = w[k % period];
-        pw->tile = tile;
-        *tile_mem = tile;
-    }
-    return FL_OK;
-}
-
-int fl_run_elementwise(int kind, const float *x, const float *y, int64_t n, int reduction,
-                       float grad_scale, const fl_elem_options *opts, int weighted_mean,
-                       float param0, float param1, const float *grad_per_sample,
-                       float *loss_out, double *loss_reduced, float *grad_out, int n_threads)
-{
-    if (n < 0 || n_threads < 1 || reduction < FL_REDUCTION_NONE ||
-        reduction > FL_REDUCTION_SUM || (n > 0 && (!x || !y)) ||
-        (reduction != FL_REDUCTION_NONE && (loss_out || grad_per_sample)) ||
-        (reduction == FL_REDUCTION_NONE && loss_reduced) || kind < 0 || kind >= FL_ELEM_COUNT)
-        return FL_ERR_ARG;
-    const float *w = opts ? opts->weight : NULL;
-    const int64_t wp = opts ? opts->weight_period : 0;
-    double denom = 1.0;
-    if (reduction == FL_REDUCTION_MEAN) {
-        denom = (double)n;
-        if (weighted_mean && w) {
-            /* sum of the weight broadcast over n elements: whole periods plus a remainder */
-            double whole = 0.0, part = 0.0;
-            const int64_t rem = wp > 0 ? n % wp : 0;
-            for (int64_t k = 0; k < wp; k++) {
-                whole += (double)w[k];
-                if (k < rem)
-                    part += (double)w[k];
-            }
-            denom = whole * (double)(wp > 0 ? n / wp : 0) + part;
-        }
-    }
-    fl_elem_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.x = x;
-    ctx.y = y;
-    ctx.n = n;
-    ctx.scale = (float)((double)grad_scale / denom);
-    ctx.grad_per_sample = grad_per_sample;
-    ctx.loss_out = loss_out;
-    ctx.grad_out = grad_out;
-    ctx.want_sum = loss_reduced != NULL;
-    ctx.param0 = param0;
-    ctx.param1 = param1;
-    float *tile_w = NULL, *tile_pw = NULL;
-    int status = fl_periodic_init(&ctx.weight, w, wp, &tile_w);
-    if (status == FL_OK && opts)
-        status = fl_periodic_init(&ctx.pos_weight, opts->pos_weight, opts->pos_weight_period,
-                                  &tile_pw);
-    double total = 0.0;
-    if (status == FL_OK) {
-        int64_t bad = -1;
-        status = fl_run_blocks(fl_kernels()->elem[kind], &ctx,
-                               (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS, n, n_threads, &total,
-                               &bad);
-    }
-    free(tile_w);
-    free(tile_pw);
-    if (status == FL_OK && loss_reduced)
-        *loss_reduced = total / denom;
-    return status;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Dispatch.                                                                 */
 
-#define FL_TABLE(isa)                                                              \
-    {#isa, fl_ce_block_##isa, fl_ce_kdim_block_##isa, fl_ce_soft_block_##isa,      \
-     {fl_bce_block_##isa, fl_focal_block_##isa, fl_mse_block_##isa, fl_l1_block_##isa, \
-      fl_huber_block_##isa, fl_smooth_l1_block_##isa},                             \
-     fl_ce_split_stats_##isa, fl_ce_split_scale_##isa, fl_math_eval_##isa}
+#define FL_ELEM_ENTRY_(name, isa) fl_##name##_block_##isa,
+#define FL_ELEM_BASELINE(name) FL_ELEM_ENTRY_(name, baseline)
+#define FL_ELEM_AVX2(name) FL_ELEM_ENTRY_(name, avx2)
+#define FL_ELEM_AVX512(name) FL_ELEM_ENTRY_(name, avx512)
+#define FL_TABLE(isa, ISA)                                                         \
+    {#isa, fl_ce_rows_block_##isa, fl_ce_tiles_block_##isa, fl_ce_kdim_block_##isa,  \
+     fl_ce_soft_block_##isa, fl_ce_split_stats_##isa, fl_ce_split_scale_##isa,       \
+     {FL_ELEMENTWISE_LOSSES(FL_ELEM_##ISA)}, fl_math_eval_##isa}
 
-static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline);
+static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline, BASELINE);
 #ifdef FL_HAVE_AVX2
-static const fl_kernel_table fl_table_avx2 = FL_TABLE(avx2);
+static const fl_kernel_table fl_table_avx2 = FL_TABLE(avx2, AVX2);
 #endif
 #ifdef FL_HAVE_AVX512
-static const fl_kernel_table fl_table_avx512 = FL_TABLE(avx512);
+static const fl_kernel_table fl_table_avx512 = FL_TABLE(avx512, AVX512);
 #endif
 
 /* The table for `name` if it is compiled in and this CPU runs it, else NULL. */

@@ -1,0 +1,109 @@
+"""The family runners: from validated arguments to one kernel call.
+
+Every public loss (fastloss/_api.py, generated) goes through one of two
+runners, :func:`elementwise` and :func:`cross_entropy`, in one of three
+modes: the loss only ("forward"), the gradient only ("backward", with an
+upstream gradient) or both from one fused kernel call ("loss_and_grad").
+A runner validates the arrays (fastloss/_validate.py), allocates the
+outputs the caller did not pass, and calls the loss's binding in
+fastloss/_core.pyx with the thread count.
+"""
+
+import numpy as np
+
+from . import _core
+from . import _validate as v
+from ._threads import get_num_threads
+
+
+def call(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape, *args):
+    """Allocate outputs, call ``kernel(*args, reduction, grad_scale,
+    grad_per_sample, loss_out, grad_out, n_threads)`` and shape the result.
+    `reads`: (name, array or None) pairs that a caller's out must not overlap."""
+    loss_out = np.empty(per_sample_shape, v.F32) if (loss and code == v.NONE) else None
+    g = None
+    scale, per_sample = 1.0, None
+    if grad:
+        scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
+        g = np.empty(x.shape, v.F32) if out is None else v.out_buffer(
+            out, x, reads + (("grad_output", per_sample),))
+    reduced = kernel(*args, code, scale, per_sample, loss_out, g, get_num_threads())
+    value = (reduced if code != v.NONE else loss_out) if loss else None
+    if loss and grad:
+        return value, g
+    return value if loss else g
+
+
+def elementwise(kernel, names, input, target, code, scalars, weights, *, loss=True, grad=False,
+                grad_output=1.0, out=None):
+    """One elementwise loss. `names`: (input name, target name, weight names...);
+    `scalars`: the validated scalar options, in the binding's order; `weights`:
+    the WEIGHT options as given, in the order of their names."""
+    x_name, y_name = names[0], names[1]
+    x = v.as_f32(input, x_name)
+    y = v.as_f32(target, y_name)
+    v.same_shape(x, y, x_name, y_name)
+    args = [x, y, *scalars]
+    reads = [(y_name, y)]
+    for name, weight in zip(names[2:], weights):
+        w, period = v.periodic_weight(weight, x.shape, name)
+        args += [w, period]
+        reads.append((name, w))
+    return call(kernel, x, loss, grad, grad_output, out, tuple(reads), code, x.shape, *args)
+
+
+def cross_entropy(input, target, weight, ignore_index, code, label_smoothing, z_loss, *,
+                  loss=True, grad=False, grad_output=1.0, out=None, lse_out=None,
+                  return_correct=False):
+    """Cross-entropy with class or probability targets; scalar options already
+    validated (fastloss/_api.py)."""
+    x = v.as_f32(input, "input")
+    d = 1
+    if x.ndim == 2:
+        n, c = x.shape
+        shape = (n,)
+    elif x.ndim == 1:
+        n, c = 1, x.shape[0]
+        shape = ()
+    elif x.ndim == 0:
+        raise ValueError("input must have shape (N, C), (C,) or (N, C, d1, ..., dk), "
+                         "got a scalar")
+    else:
+        n, c = x.shape[:2]
+        shape = (n,) + x.shape[2:]
+        d = int(np.prod(x.shape[2:], dtype=np.int64))
+    w = v.class_weight(weight, c)
+    lse_out = v.per_sample_buffer(lse_out, shape, "lse_out")
+    soft = v.is_soft_target(target, x.shape)
+    if soft:
+        if ignore_index != -100:
+            raise ValueError("ignore_index is not supported for floating point target "
+                             "(probabilities); leave it at -100")
+        if return_correct:
+            raise ValueError("return_correct needs class-index targets, not probabilities")
+        if c == 0:
+            raise ValueError("input must have at least one class")
+        t = v.as_f32(target, "target")
+    else:
+        t = v.class_target(target, shape, x.shape)
+    if lse_out is not None:
+        v.check_disjoint("lse_out", lse_out, (("input", x), ("target", t), ("weight", w),
+                                              ("grad_output", grad_output)))
+    reads = (("target", t), ("weight", w), ("lse_out", lse_out))
+    if soft:
+        return call(_core.cross_entropy_soft, x, loss, grad, grad_output, out, reads, code,
+                    shape, x, t, n, c, d, w, label_smoothing, z_loss, lse_out)
+    correct = np.empty(shape, np.int8) if return_correct else None
+    try:
+        result = call(_core.cross_entropy, x, loss, grad, grad_output, out, reads, code, shape,
+                      x, t, n, c, d, ignore_index, w, label_smoothing, z_loss, lse_out, correct)
+    except _core.TargetError as exc:
+        flat, value, classes, ignore = exc.args
+        where = np.unravel_index(flat, shape) if len(shape) > 1 else (flat,) if shape else ()
+        index = ", ".join(str(int(i)) for i in where)
+        raise ValueError(f"target[{index}] = {value} is out of range for {classes} classes "
+                         f"(valid: 0 <= target < {classes}, or ignore_index={ignore})") from None
+    if not return_correct:
+        return result
+    n_correct = int(np.count_nonzero(correct))
+    return (*result, n_correct) if isinstance(result, tuple) else (result, n_correct)

@@ -1,0 +1,84 @@
+"""Binary losses on logits: BCE with logits and the sigmoid focal loss.
+
+C closed forms: src/elementwise/binary.h.
+"""
+
+from . import ELEMENTWISE, FLOAT, WEIGHT, Loss, Option
+
+_WEIGHT = Option("weight", WEIGHT, None, c_type="fl_weight", type_doc="array_like, optional",
+                 doc="Finite weights broadcastable to the input's shape.")
+
+BCE_WITH_LOGITS = Loss(
+    name="bce_with_logits",
+    func="binary_cross_entropy_with_logits",
+    cls="BCEWithLogitsLoss",
+    torch="torch.nn.functional.binary_cross_entropy_with_logits",
+    family=ELEMENTWISE,
+    signature=("weight", "size_average", "reduce", "reduction", "pos_weight"),
+    options=(
+        _WEIGHT,
+        Option("pos_weight", WEIGHT, None, c_type="fl_weight", type_doc="array_like, optional",
+               doc="Finite weights of the positive term, broadcastable to the input's shape "
+                   "(usually one per class along the last axis)."),
+    ),
+    weight="weight",
+    aux="pos_weight",
+    c_header="elementwise/binary.h",
+    summary="Binary cross-entropy on logits "
+            "(``torch.nn.functional.binary_cross_entropy_with_logits``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = w_i \bigl[ (1 - y_i) x_i + (1 + (p_i - 1) y_i)
+                 \bigl(\log(1 + e^{-|x_i|}) + \max(-x_i, 0)\bigr) \bigr]
+
+    with :math:`w` the ``weight`` and :math:`p` the ``pos_weight`` (1 when
+    omitted), i.e. :math:`\max(x, 0) - x y + \log(1 + e^{-|x|})` without them;
+    computed in log space so that nothing overflows for any finite logit.
+    ``'mean'`` divides by the number of elements, weights or not (NaN for an
+    empty input), as in PyTorch.""",
+    input_doc="""input : array_like, any shape
+        Logits; converted to C-contiguous float32 if it is not already.""",
+    target_doc="""target : array_like, same shape as input
+        Targets, usually in [0, 1] (other values are computed as the formula says).""",
+)
+
+SIGMOID_FOCAL = Loss(
+    name="sigmoid_focal",
+    func="sigmoid_focal_loss",
+    cls="SigmoidFocalLoss",
+    torch="torchvision.ops.sigmoid_focal_loss",
+    family=ELEMENTWISE,
+    inputs=("inputs", "targets"),
+    signature=("alpha", "gamma", "reduction"),
+    options=(
+        Option("alpha", FLOAT, 0.25, type_doc="float, default 0.25",
+               doc="Weight of the positive class; ``alpha < 0`` turns the weighting off."),
+        Option("gamma", FLOAT, 2.0, low=0.0, type_doc="float >= 0, default 2.0",
+               doc="The focusing exponent."),
+    ),
+    default_reduction="none",
+    c_header="elementwise/binary.h",
+    c_setup=True,
+    summary="Sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``; Lin et al., 2017).",
+    doc=r"""
+    .. math::
+
+        \ell_i = \alpha_t\, \mathrm{BCE}(x_i, y_i)\, (1 - p_t)^\gamma, \quad
+        p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+
+    with :math:`p = \sigma(x)`; :math:`\alpha_t = 1` when ``alpha < 0``.
+    ``'mean'`` divides by the number of elements. Note torchvision's default
+    reduction is ``'none'``. :math:`1 - p_t` is formed from
+    :math:`\sigma(x)` and :math:`\sigma(-x)` separately, so confident
+    predictions do not lose it to cancellation.""",
+    input_doc="""inputs : array_like, any shape
+        Logits.""",
+    target_doc=r"""targets : array_like, same shape
+        Binary (or soft) targets. Targets outside [0, 1] follow the formula,
+        as in torchvision: :math:`1 - p_t` may then be negative, and
+        :math:`(1 - p_t)^\gamma` is ``torch.pow``'s (real for an integral
+        ``gamma``, NaN otherwise).""",
+)
+
+LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL)

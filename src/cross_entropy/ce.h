@@ -1,0 +1,218 @@
+/*
+ * cross_entropy/ce.h -- what the cross-entropy strategies share.
+ *
+ * Design note. Softmax cross-entropy has one formula and several ways to
+ * walk the data, each in its own file, compiled once per ISA:
+ *
+ *   rows.c    long rows (C > 16), one at a time, vectorised along the row:
+ *             max; exp(x - m) into the gradient row (used as scratch) while
+ *             summing; scale in place (the row is still in cache).
+ *   tiles.c   short rows (C <= 16), FL_TILE_ROWS rows transposed into a
+ *             stack tile and vectorised across rows (cols.h).
+ *   kdim.c    K-dimensional input (N, C, d): the same column walk in place,
+ *             across positions, without transposing the input (cols.h).
+ *   soft.c    probability targets of the input's shape, rows or K-dim.
+ *   split.c   few long rows (n < 64 with C >= 32768, or C >= 262144): the
+ *             row's chunks are independent units, merged per row in order.
+ *   entry.c   the entry points (baseline copy only): the mean's
+ *             denominator, the strategy (from the shape only, never the
+ *             thread count), the block grid.
+ *
+ * Every strategy's context starts with the same fl_ce_problem. Per row with
+ * target t, max m, s = sum_j exp(x_j - m), see ce_finish for the loss and
+ * the gradient coefficients. x_t is read before the gradient may overwrite
+ * x (in-place gradient). The max ignores NaN (x > m is false for NaN), but a
+ * NaN then reaches the exp as exp(NaN - m) = NaN and poisons s, the loss and
+ * the whole gradient row. A row of all -inf gives m = -inf and x - m = NaN,
+ * hence NaN, as in PyTorch.
+ */
+#ifndef FL_CE_H
+#define FL_CE_H
+
+#include <stdlib.h>
+
+#include "fl_math.h"
+#include "fl_dispatch.h"
+
+/* The problem every strategy solves (its context's first member). */
+typedef struct {
+    const float *x;                 /* IN  (n, c[, d]) logits */
+    const int64_t *target;          /* IN  (n[, d]) class targets (NULL for soft targets) */
+    int64_t n, c, ignore_index;
+    float scale;                    /* upstream scalar, already divided for MEAN */
+    const float *grad_per_sample;   /* IN  per-sample, or NULL */
+    float *loss_out;                /* OUT per-sample, or NULL */
+    float *grad_out;                /* OUT like x, or NULL, may equal x */
+    int want_sum;                   /* return partial sums of the losses */
+    const float *weight;            /* IN  (c,) class weights or NULL */
+    double weight_sum;              /* sum of weight (c without weights) */
+    float eps;                      /* label smoothing */
+    float z_loss;                   /* coefficient of lse^2 */
+    float *lse_out;                 /* OUT per-sample, or NULL */
+    int8_t *correct_out;            /* OUT per-sample, or NULL */
+} fl_ce_problem;
+
+/* rows.c, tiles.c: blocks of rows_per_block rows. */
+typedef struct {
+    fl_ce_problem p;
+    int64_t rows_per_block;
+} fl_ce_rows_ctx;
+
+/* kdim.c: block b covers positions_per_block positions of one sample. */
+typedef struct {
+    fl_ce_problem p;
+    int64_t spatial, positions_per_block;
+} fl_ce_kdim_ctx;
+
+/* soft.c: rows (spatial == 1, rows_per_block) or K-dim (positions_per_block). */
+typedef struct {
+    fl_ce_problem p;
+    const float *soft_target;       /* IN  the input's shape */
+    int64_t spatial, rows_per_block, positions_per_block;
+} fl_ce_soft_ctx;
+
+#define FL_SHORT_ROW_MAX 16
+#define FL_TILE_ROWS 64
+
+/* Long rows are cut into chunks of FL_SPLIT_CHUNK when there are too few rows
+ * to keep every thread busy (n < FL_SPLIT_MAX_ROWS), or when a row is too big
+ * for the L2 cache anyway (c >= FL_SPLIT_HUGE_C); the chunks' (max, sum) pairs
+ * are merged per row in chunk order (split.c). The split costs a second trip
+ * of the gradient through memory when rows would fit in L2 (measured: 512 x
+ * 32768 takes 18% longer split), hence the row limit. */
+#define FL_SPLIT_CHUNK ((int64_t)16384)
+#define FL_SPLIT_MIN_C (2 * FL_SPLIT_CHUNK)
+#define FL_SPLIT_MAX_ROWS ((int64_t)64)
+#define FL_SPLIT_HUGE_C ((int64_t)262144)
+
+/* split.c (baseline copy): the split-row strategy over a whole problem. */
+int fl_ce_split_run(const fl_ce_problem *p, const fl_kernel_table *kernels, int n_threads,
+                    double *total, int64_t *bad_row);
+
+FL_INLINE float ce_row_max(const float *x, int64_t c)
+{
+    float m = -INFINITY;
+    FL_SIMD_MAX(m)
+    for (int64_t j = 0; j < c; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* sum_j exp(x_j - m) over n <= FL_SUM_CHUNK elements, storing the terms in g
+ * when has_store (g may equal x). With has_sd, also *sd += sum_j w_j (m - x_j)
+ * (w_j = 1 when w is NULL): the label-smoothing term, shifted by the max so
+ * that it is a sum of non-negative terms (no cancellation). */
+FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const int has_store,
+                             const int has_sd, const float *w, float *sd)
+{
+    float s = 0.0f, d_sum = 0.0f;
+    FL_SIMD_SUM2(s, d_sum)
+    for (int64_t j = 0; j < n; j++) {
+        const float d = x[j] - m;
+        const float e = fl_exp_nonpos(d);
+        if (has_store)
+            g[j] = e;
+        s += e;
+        if (has_sd)
+            d_sum -= w ? w[j] * d : d;
+    }
+    if (has_sd)
+        *sd += d_sum;
+    return s;
+}
+
+/* sum_j exp(x_j - m) over a whole row or chunk of c elements, in float chunks
+ * added in double; *sd as above when has_sd. */
+FL_INLINE double ce_exp_sum(const float *x, int64_t c, float m, float *g, int has_sd,
+                            const float *w, double *sd)
+{
+    double s = 0.0, d = 0.0;
+    for (int64_t j = 0; j < c; j += FL_SUM_CHUNK) {
+        const int64_t len = c - j < FL_SUM_CHUNK ? c - j : FL_SUM_CHUNK;
+        const float *wj = w ? w + j : NULL;
+        float dj = 0.0f;
+        if (has_sd)
+            s += g ? ce_exp_chunk(x + j, len, m, g + j, 1, 1, wj, &dj)
+                   : ce_exp_chunk(x + j, len, m, NULL, 0, 1, wj, &dj);
+        else
+            s += g ? ce_exp_chunk(x + j, len, m, g + j, 1, 0, NULL, NULL)
+                   : ce_exp_chunk(x + j, len, m, NULL, 0, 0, NULL, NULL);
+        d += dj;
+    }
+    *sd = d;
+    return s;
+}
+
+/* 1 when the first index of the row's maximum m is t (torch.argmax semantics
+ * for rows without NaN). x must still hold the logits. */
+FL_INLINE int ce_argmax_is(const float *x, int64_t t, float m)
+{
+    if (!(x[t] == m))
+        return 0;
+    for (int64_t j = 0; j < t; j++)
+        if (x[j] == m)
+            return 0;
+    return 1;
+}
+
+/* What a row contributes, from its max m, logs = log sum_j exp(x_j - m),
+ * sd = sum_j w_j (m - x_j) (label smoothing only), the target's logit and
+ * weight, and its upstream gradient scale:
+ *
+ *   lse  = m + logs
+ *   loss = (1-eps) w_t (lse - x_t) + eps (W logs + sd) / C + z lse^2
+ *        = (1-eps) w_t nll + eps * (-sum_c w_c log p_c) / C + z lse^2,  W = sum_c w_c
+ *   grad_j = scale [ p_j A - eps w_j / C ] - scale (1-eps) w_t [j == t],
+ *   A = (1-eps) w_t + eps W / C + 2 z lse,  p_j = exp(x_j - m) / s
+ *
+ * so the gradient pass is g_j = e_j * k - b * w_j, then g_t -= bt.
+ * PyTorch's label smoothing with class weights (the weights inside the sum
+ * over classes) and PaLM's z-loss, in one pass. */
+typedef struct {
+    double loss;
+    float lse, k, b, bt;
+} ce_row_result;
+
+FL_INLINE ce_row_result ce_finish(const fl_ce_problem *p, float m, double s, double logs, double sd,
+                                  float xt, float wt, float scale)
+{
+    ce_row_result r;
+    const double eps = p->eps, z = p->z_loss, lse = (double)m + logs;
+    const double c = (double)p->c, W = p->weight_sum;
+    double loss = (1.0 - eps) * (double)wt * (((double)m - (double)xt) + logs);
+    double a = (1.0 - eps) * (double)wt;
+    if (eps != 0.0) {
+        loss += eps * (W * logs + sd) / c;
+        a += eps * W / c;
+    }
+    if (z != 0.0) {
+        loss += z * lse * lse;
+        a += 2.0 * z * lse;
+    }
+    r.loss = loss;
+    r.lse = (float)lse;
+    r.k = (float)((double)scale * a / s);
+    r.b = (float)((double)scale * eps / c);
+    r.bt = (float)((double)scale * (1.0 - eps) * (double)wt);
+    return r;
+}
+
+/* g_j = e_j * k - b * w_j over c elements (g holds e_j). */
+FL_INLINE void ce_scale_row(float *g, int64_t c, float k, float b, const float *w)
+{
+    if (b == 0.0f) {
+        FL_SIMD
+        for (int64_t j = 0; j < c; j++)
+            g[j] *= k;
+    } else if (w) {
+        FL_SIMD
+        for (int64_t j = 0; j < c; j++)
+            g[j] = g[j] * k - b * w[j];
+    } else {
+        FL_SIMD
+        for (int64_t j = 0; j < c; j++)
+            g[j] = g[j] * k - b;
+    }
+}
+
+#endif /* FL_CE_H */

@@ -1,0 +1,102 @@
+/*
+ * elementwise/binary.h -- closed forms of BCE with logits and the sigmoid focal loss.
+ *
+ * With e = exp(-|x|) in (0, 1] and r = 1 / (1 + e) (the one division):
+ *   sigmoid(x)  = x >= 0 ? r : e r,   sigmoid(-x) = x >= 0 ? e r : r
+ *   softplus(-x) - max(-x, 0) = log1p(e)
+ * exp only ever sees -|x| <= 0, so nothing overflows for any finite logit.
+ * NaN in x or y gives NaN in loss and gradient. (Calling convention:
+ * elementwise.h.)
+ */
+#ifndef FL_ELEMENTWISE_BINARY_H
+#define FL_ELEMENTWISE_BINARY_H
+
+#include <float.h>
+
+#include "elementwise/elementwise.h"
+
+/*
+ * BCE with logits, p = pos_weight (aux; 1 without), l = 1 + (p - 1) y:
+ *
+ *   loss = w [ (x > 0 ? x (1 - y) : -x y p) + l log1p(exp(-|x|)) ]
+ *   grad = s w [ (1 - y) - l sigmoid(-x) ]   (= sigmoid(x) - y for p = 1)
+ *
+ * This is PyTorch's (1 - y) x + l (log1p(exp(-|x|)) + max(-x, 0)) written so
+ * that neither branch cancels: for x > 0, x - x y loses digits when y is near
+ * 1 while x (1 - y) does not (1 - y is exact for y in [1/2, 1]); for x <= 0
+ * the max term is 0. It also keeps x = +inf, y = 0 at +inf rather than
+ * inf - inf. MEAN divides by n, weights or not, as in PyTorch.
+ */
+FL_INLINE void fl_bce_with_logits_forms(const fl_bce_with_logits_options *o, const int mode,
+                                        float x, float y, const float *pos_weight, float w,
+                                        float s, float *loss, float *grad)
+{
+    (void)o;
+    (void)mode;
+    const float e = fl_exp_nonpos(-fabsf(x));
+    const float r = 1.0f / (1.0f + e);
+    const float p = pos_weight ? *pos_weight : 1.0f;
+    const float lw = pos_weight ? 1.0f + (p - 1.0f) * y : 1.0f;
+    *loss = ((x > 0.0f ? x * (1.0f - y) : -x * y * p) + lw * fl_log1p_unit(e, r)) * w;
+    const float g = pos_weight ? (1.0f - y) - lw * (x >= 0.0f ? e * r : r)
+                               : (x >= 0.0f ? r : e * r) - y;
+    *grad = g * w * s;
+}
+
+/*
+ * Sigmoid focal loss (Lin et al. 2017, torchvision.ops.sigmoid_focal_loss):
+ *
+ *   p = sigmoid(x), ce = BCE-with-logits(x, y), q = 1 - p_t = p (1 - y) + (1 - p) y
+ *   loss = a_t ce q^gamma,  a_t = alpha y + (1 - alpha)(1 - y)  (a_t = 1 when alpha < 0)
+ *   grad = s a_t [ (p - y) q^gamma + gamma ce q^(gamma - 1) p (1 - p)(1 - 2y) ]
+ *
+ * p and 1 - p both come from e = exp(-|x|) without cancellation; q^gamma is
+ * exp(gamma log q). q lies in [0, 1] for y in [0, 1]. A target outside
+ * [0, 1] can make q negative; torchvision's formula then takes pow(q, gamma)
+ * as torch.pow does: |q|^gamma times (-1)^gamma for an integral gamma, NaN
+ * otherwise (q_sign). The focusing term of the gradient multiplies ce by
+ * p (1 - p) first: at |x| near FLT_MAX, ce is huge while p (1 - p) is 0, and
+ * their product is the term's true limit, 0. No weight; MEAN divides by n.
+ */
+typedef struct {
+    float alpha, gamma;
+    float q_sign;   /* pow(q, gamma) = q_sign |q|^gamma for q < 0 */
+} fl_sigmoid_focal_k;
+
+FL_INLINE fl_sigmoid_focal_k fl_sigmoid_focal_setup(const fl_sigmoid_focal_options *o, int *mode)
+{
+    fl_sigmoid_focal_k k;
+    k.alpha = o->alpha;
+    k.gamma = o->gamma;
+    k.q_sign = o->gamma != floorf(o->gamma) ? NAN
+               : fmodf(o->gamma, 2.0f) == 1.0f ? -1.0f : 1.0f;
+    *mode = 0;
+    return k;
+}
+
+FL_INLINE void fl_sigmoid_focal_forms(const fl_sigmoid_focal_k *k, const int mode, float x,
+                                      float y, const float *aux, float w, float s, float *loss,
+                                      float *grad)
+{
+    const float alpha = k->alpha, gamma = k->gamma, q_sign = k->q_sign;
+    (void)mode;
+    (void)aux;
+    (void)w;
+    const float e = fl_exp_nonpos(-fabsf(x));
+    const float r = 1.0f / (1.0f + e);
+    const float p = x >= 0.0f ? r : e * r;       /* sigmoid(x) */
+    const float p1 = x >= 0.0f ? e * r : r;      /* 1 - sigmoid(x), no cancellation */
+    const float ce = (x > 0.0f ? x * (1.0f - y) : -x * y) + fl_log1p_unit(e, r);
+    const float q = p * (1.0f - y) + p1 * y;     /* 1 - p_t */
+    const float aq = fabsf(q);
+    const float lq = fl_log_pos(aq > FLT_MIN ? aq : FLT_MIN);
+    const float sg = q < 0.0f ? q_sign : 1.0f;   /* pow(q, gamma - 1) has the opposite sign */
+    const float qg = sg * fl_exp_any(gamma * lq);      /* q^gamma */
+    const float at = alpha >= 0.0f ? alpha * y + (1.0f - alpha) * (1.0f - y) : 1.0f;
+    *loss = at * ce * qg;
+    const float qg1 = (q < 0.0f ? -sg : 1.0f) * fl_exp_any((gamma - 1.0f) * lq); /* q^(gamma-1) */
+    const float g = at * ((p - y) * qg + gamma * (ce * (p * p1)) * qg1 * (1.0f - 2.0f * y));
+    *grad = g * s;
+}
+
+#endif /* FL_ELEMENTWISE_BINARY_H */

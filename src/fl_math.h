@@ -1,0 +1,143 @@
+/*
+ * fl_math.h -- the kernels' own exp, log1p and log, inline and branch-free.
+ *
+ * libm's expf/log1pf would be scalar calls in the hot loops (glibc's vector
+ * math is only reached under -ffast-math, which fastloss never uses), so the
+ * loops call these instead. Each is within 2 ulp of the exact result on its
+ * domain on every ISA path; tests/test_math.py sweeps them against double.
+ * The ternaries become blends, so loops calling them vectorise (GCC needs
+ * -fno-trapping-math for that, which changes no IEEE result).
+ */
+#ifndef FL_MATH_H
+#define FL_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#include "fl_simd.h"
+
+/* The build uses -ffp-contract=off, so a * b + c is never fused behind our
+ * back: the same expression gives the same bits in every specialised loop
+ * (fused and separate calls agree bitwise). Where a fused multiply-add is
+ * wanted -- in the polynomials below -- it is written out, and used only when
+ * the instruction set has one (a libm fmaf call would be slow and scalar). */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define FL_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define FL_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+FL_INLINE float fl_f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+FL_INLINE uint32_t fl_bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+/*
+ * exp(x) for x <= 0, within 2 ulp of the exact result, branch-free.
+ *
+ * Range reduction x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2; the
+ * rounding uses the "magic bias" trick: adding 1.5*2^23 + 127 to x/ln2 leaves
+ * n + 127 in the low mantissa bits, and shifting those bits left by 23 builds
+ * 2^n directly (no float-to-int conversion, so no undefined behaviour for NaN).
+ * ln2 is split in two (Cody-Waite) so r is exact to float precision.
+ * exp(r) = 1 + r + r^2 P(r), with P the degree-5 minimax polynomial of the
+ * Cephes library's expf (S. L. Moshier, "Methods and Programs for Mathematical
+ * Functions", 1989).
+ *
+ * Underflow: x is first clamped to -88 (NaN passes a clamp written as a
+ * comparison). There n = -127, so the exponent field n + 127 is 0 and 2^n
+ * is built as +0: every x below about -87.34 (where exp would be subnormal),
+ * -inf included, gives exactly 0. NaN propagates through r and p: NaN * 2^n
+ * is NaN whatever the bits of 2^n are.
+ */
+FL_INLINE float fl_exp_core(float x)
+{
+    const float magic = 12582912.0f + 127.0f;   /* 0x1.8p23 + exponent bias */
+    const float t = FL_FMA(x, 1.44269504088896341f, magic);
+    const float nf = t - magic;                 /* round(x / ln2), exact */
+    float r = FL_FMA(nf, -0.693359375f, x);     /* ln2 high part: exact product */
+    r = FL_FMA(nf, 2.12194440e-4f, r);          /* ln2 low part */
+    const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n, or +0 */
+    float p = 1.9875691500e-4f;
+    p = FL_FMA(p, r, 1.3981999507e-3f);
+    p = FL_FMA(p, r, 8.3334519073e-3f);
+    p = FL_FMA(p, r, 4.1665795894e-2f);
+    p = FL_FMA(p, r, 1.6666665459e-1f);
+    p = FL_FMA(p, r, 5.0000001201e-1f);
+    p = FL_FMA(p, r * r, r) + 1.0f;
+    return p * scale;
+}
+
+FL_INLINE float fl_exp_nonpos(float x)
+{
+    return fl_exp_core(x < -88.0f ? -88.0f : x);
+}
+
+/* exp(x) for any x: as fl_exp_nonpos below 0; above, within 2 ulp up to
+ * x = 88.3, +inf from 88.4 on (2^128 is built as the bits of +inf; the exact
+ * overflow threshold is 88.72). NaN passes through. */
+FL_INLINE float fl_exp_any(float x)
+{
+    x = x > 89.0f ? 89.0f : x;
+    return fl_exp_core(x < -88.0f ? -88.0f : x);
+}
+
+/*
+ * log(1 + f) + k ln2 for f in [sqrt(1/2) - 1, sqrt(2) - 1] and k a small
+ * integer (as float): log(1 + f) = f - f^2/2 + f^3 Q(f), with Q the degree-8
+ * minimax polynomial of Cephes' logf (Moshier 1989); k ln2 is added in two
+ * parts (Cody-Waite). The core of fl_log1p_unit and fl_log_pos.
+ */
+FL_INLINE float fl_log_reduced(float f, float k)
+{
+    const float z = f * f;
+    float q = 7.0376836292e-2f;
+    q = FL_FMA(q, f, -1.1514610310e-1f);
+    q = FL_FMA(q, f, 1.1676998740e-1f);
+    q = FL_FMA(q, f, -1.2420140846e-1f);
+    q = FL_FMA(q, f, 1.4249322787e-1f);
+    q = FL_FMA(q, f, -1.6668057665e-1f);
+    q = FL_FMA(q, f, 2.0000714765e-1f);
+    q = FL_FMA(q, f, -2.4999993993e-1f);
+    q = FL_FMA(q, f, 3.3333331174e-1f);
+    float y = q * f * z;
+    y = FL_FMA(k, -2.12194440e-4f, y);
+    y = FL_FMA(-0.5f, z, y);
+    return FL_FMA(k, 0.693359375f, f + y);
+}
+
+/*
+ * log1p(u) for u in [0, 1] (and NaN), within 2 ulp, branch-free; inv_w must
+ * be 1 / (1 + u) (callers that also need it, like the sigmoid in BCE, compute
+ * that division once).
+ *
+ * w = 1 + u is rounded; c = u - (w - 1) is that rounding error exactly, and
+ * log1p(u) = log(w) + c / w to first order. log(w) for w in [1, 2]: w = 2^k m
+ * with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact by Sterbenz).
+ */
+FL_INLINE float fl_log1p_unit(float u, float inv_w)
+{
+    const float w = 1.0f + u;
+    const float c = u - (w - 1.0f);
+    const int big = w > 1.41421356237f;
+    const float m = big ? 0.5f * w : w;
+    return fl_log_reduced(m - 1.0f, big ? 1.0f : 0.0f) + c * inv_w;
+}
+
+/*
+ * log(s) for a positive normal float s (and NaN), within 2 ulp, branch-free.
+ * The exponent and mantissa are taken from the bits: s = 2^e m, m in
+ * [sqrt(1/2), sqrt(2)). Used for the log-sum-exp of short rows, where
+ * 1 <= s <= C.
+ */
+FL_INLINE float fl_log_pos(float s)
+{
+    const uint32_t bits = fl_bits_from_f32(s);
+    /* Subtracting the bits of sqrt(1/2) puts the mantissa in [sqrt(1/2), sqrt(2)). */
+    const uint32_t shifted = bits - 0x3f3504f3u;
+    const int32_t e = (int32_t)shifted >> 23;                     /* floor(log2(s / sqrt(1/2))) */
+    const float m = fl_f32_from_bits(bits - ((uint32_t)e << 23)); /* s / 2^e */
+    const float lg = fl_log_reduced(m - 1.0f, (float)e);
+    return s != s ? s : lg;
+}
+
+#endif /* FL_MATH_H */

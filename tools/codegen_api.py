@@ -1,0 +1,212 @@
+"""Write fastloss/_api.py, the public functions and classes, from fastloss/_spec/.
+
+Called by tools/codegen.py (``api(spec, banner, binding_params)``). Per loss:
+
+* the function, with PyTorch's signature, type hints, a numpydoc docstring
+  assembled from the declaration, the checks of its scalar options
+  (fastloss/_validate.py) and one call of its family's runner
+  (fastloss/_run.py);
+* the class, with torch.nn's constructor, one validating property per
+  scalar option (so an attribute set later is checked too), and ``_run``,
+  the same runner call; the call protocol (``forward``, ``loss_and_grad``,
+  ``backward``) is fastloss/_base.py's.
+"""
+
+import textwrap
+
+_ELEM_RETURNS = """float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'."""
+
+
+def _wrap(text, indent):
+    return textwrap.fill(text, 88, initial_indent=indent, subsequent_indent=indent)
+
+
+def _annotation(spec, opt):
+    return {spec.FLOAT: "float", spec.INT: "int", spec.BOOL: "bool",
+            spec.WEIGHT: "ArrayLike | None", spec.CLASS_WEIGHT: "ArrayLike | None",
+            spec.BUFFER: "NDArray[np.float32] | None"}[opt.kind]
+
+
+def _params(spec, loss, *, inputs, per_call):
+    """Parameter list text (with type hints and defaults) in PyTorch's order."""
+    out = [f"{name}: ArrayLike" for name in loss.inputs] if inputs else []
+    for p in loss.signature:
+        if p == spec.KEYWORD_ONLY:
+            out.append("*")
+        elif p in spec.LEGACY:
+            out.append(f"{p}: bool | None = None")
+        elif p == spec.REDUCTION:
+            out.append(f'reduction: str = "{loss.default_reduction}"')
+        else:
+            opt = loss.option(p)
+            if opt.per_call and not per_call:
+                continue
+            out.append(f"{p}: {_annotation(spec, opt)} = {opt.default!r}")
+    if out and out[-1] == "*":
+        out.pop()
+    return out
+
+
+def _check(spec, opt, value):
+    """The expression that validates scalar option `opt` given as `value`."""
+    if opt.kind == spec.FLOAT:
+        if opt.positive:
+            return f'_v.positive_scalar({value}, "{opt.name}")'
+        return f'_v.real_scalar({value}, "{opt.name}", {opt.low!r}, {opt.high!r})'
+    if opt.kind == spec.INT:
+        return f'_v.int64_scalar({value}, "{opt.name}")'
+    if opt.kind == spec.BOOL:
+        return f'_v.flag({value}, "{opt.name}")'
+    raise ValueError(opt.kind)
+
+
+def _reduction_call(loss, target):
+    legacy = ", size_average, reduce" if loss.has_legacy_args else ""
+    return f"{target} = _v.reduction(reduction{legacy})"
+
+
+def _docstring(spec, loss):
+    lines = [loss.summary, loss.doc.rstrip(), "", "    Parameters", "    ----------",
+             "    " + loss.input_doc, "    " + loss.target_doc]
+    legacy_done = False
+    for p in loss.signature:
+        if p == spec.KEYWORD_ONLY:
+            continue
+        if p in spec.LEGACY:
+            if not legacy_done:
+                lines += ["    size_average, reduce",
+                          "        Deprecated (as in PyTorch); they override ``reduction`` "
+                          "when given."]
+                legacy_done = True
+        elif p == spec.REDUCTION:
+            lines.append("    reduction : {'mean', 'sum', 'none'}, default "
+                         f"'{loss.default_reduction}'")
+        else:
+            opt = loss.option(p)
+            lines.append(f"    {p} : {opt.type_doc}")
+            if opt.doc:
+                lines.append(_wrap(opt.doc, "        "))
+    lines += ["", "    Returns", "    -------", "    " + (loss.returns_doc or _ELEM_RETURNS)]
+    return "\n".join(lines).rstrip() + "\n    "
+
+
+def _class_docstring(spec, loss):
+    lines = [f"{loss.summary}", "",
+             f"    The loss object of :func:`fastloss.{loss.func}` (see it for the formula,",
+             "    the options and the denominator of 'mean'), with torch.nn's constructor.",
+             "    Scalar options are checked when set; arrays when a call uses them.",
+             "    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``",
+             "    (:class:`fastloss._base.Loss`).", "    "]
+    return "\n".join(lines)
+
+
+def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="**mode",
+                 indent="        ", args=None):
+    """The family runner call, given how to spell each scalar and the reduction code."""
+    if loss.family == spec.CROSS_ENTROPY:
+        per_call = "lse_out=lse_out, return_correct=return_correct" if mode is None else mode
+        return (f"_run.cross_entropy(\n{indent}input, target, {weights_prefix}weight, "
+                f"{scalars['ignore_index']}, {reduction_code},\n{indent}"
+                f"{scalars['label_smoothing']}, {scalars['z_loss']}, {per_call})")
+    floats = [o for o in loss.c_options if o.kind == spec.FLOAT]
+    weights = [o for o in loss.c_options if o.kind == spec.WEIGHT]
+    names = tuple(loss.inputs) + tuple(o.name for o in weights)
+    scalar_tuple = _tuple(scalars[o.name] for o in floats)
+    weight_tuple = _tuple(f"{weights_prefix}{o.name}" for o in weights)
+    tail = "" if mode is None else f", {mode}"
+    x, y = args or loss.inputs
+    return (f"_run.elementwise(\n{indent}_core.{loss.name}, {_tuple(repr(n) for n in names)}, "
+            f"{x}, {y}, {reduction_code},\n{indent}{scalar_tuple}, "
+            f"{weight_tuple}{tail})")
+
+
+def _tuple(items):
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _function(spec, loss):
+    params = _params(spec, loss, inputs=True, per_call=True)
+    out = [f"def {loss.func}(", *[f"    {p}," for p in params], ") -> Any:",
+           f'    r"""{_docstring(spec, loss)}"""', "    " + _reduction_call(loss, "_, code")]
+    scalars = {}
+    for opt in loss.scalar_options:
+        if opt.kind == spec.BOOL:
+            out += [f"    if {opt.name} is not False:",
+                    f"        {opt.name} = {_check(spec, opt, opt.name)}"]
+        else:
+            out.append(f"    {opt.name} = {_check(spec, opt, opt.name)}")
+        scalars[opt.name] = opt.name
+    out.append("    return " + _runner_call(spec, loss, scalars, "code", mode=None))
+    out[-1] = out[-1].replace("\n        ", "\n        ")
+    return "\n".join(out)
+
+
+def _class(spec, loss):
+    params = _params(spec, loss, inputs=False, per_call=False)
+    ctor = [o for o in loss.options if not o.per_call]
+    legacy = ", size_average, reduce" if loss.has_legacy_args else ""
+    out = [f"class {loss.cls}(_Loss):", f'    r"""{_class_docstring(spec, loss)}"""', "",
+           f"    _func = {loss.func!r}", f"    _default_reduction = {loss.default_reduction!r}",
+           f"    _options = {tuple(o.name for o in ctor)!r}", "",
+           "    def __init__(", "        self,", *[f"        {p}," for p in params], "    ):",
+           f"        self._set_reduction(reduction{legacy})"]
+    out += [f"        self.{o.name} = {o.name}" for o in ctor]
+    for opt in loss.scalar_options:
+        if opt.per_call:
+            continue
+        out += ["", f"    {opt.name} = _option(\n        {opt.name!r}, lambda value: "
+                f"{_check(spec, opt, 'value')})"]
+    scalars = {o.name: f"self._{o.name}" for o in loss.scalar_options}
+    per_call = [o for o in loss.options if o.per_call]
+    if per_call:
+        kw = ", ".join(f"{o.name}={o.default!r}" for o in per_call)
+        pass_on = ", ".join(f"{o.name}={o.name}" for o in per_call)
+        checks = []
+        for o in per_call:
+            if o.kind == spec.BOOL:
+                checks += [f"        if {o.name} is not False:",
+                           f"            {o.name} = {_check(spec, o, o.name)}"]
+        out += ["", "    def forward(self, input, target, *, " + kw + "):",
+                '        """The loss (see the function for the keyword arguments)."""',
+                *checks, f"        return self._run(input, target, {pass_on})", "",
+                "    __call__ = forward", "",
+                "    def loss_and_grad(self, input, target, out=None, *, " + kw + "):",
+                '        """(loss, d loss / d input) from one fused pass (more with the '
+                'keyword arguments)."""', *checks,
+                f"        return self._run(input, target, grad=True, out=out,\n"
+                f"                         {pass_on})"]
+    out += ["", "    def _run(self, input, target, **mode):",
+            "        return " + _runner_call(spec, loss, scalars, "self._code",
+                                             weights_prefix="self.", indent="            ",
+                                             args=("input", "target"))]
+    return "\n".join(out)
+
+
+def api(spec, banner, binding_params):
+    del binding_params  # the runner's argument order follows the declaration
+    names = [x for loss in spec.LOSSES for x in (loss.func, loss.cls)]
+    head = [f'"""The public losses of fastloss: functions and classes.',
+            "",
+            f"{banner}",
+            "Edit the declarations in fastloss/_spec/ (and tools/codegen_api.py for the",
+            'shape of this file), then run ``python tools/codegen.py``."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from typing import Any",
+            "",
+            "import numpy as np",
+            "from numpy.typing import ArrayLike, NDArray",
+            "",
+            "from . import _core, _run",
+            "from . import _validate as _v",
+            "from ._base import Loss as _Loss",
+            "from ._base import option as _option",
+            "",
+            "__all__ = [", *[f"    {n!r}," for n in names], "]"]
+    body = []
+    for loss in spec.LOSSES:
+        body += ["", "", _function(spec, loss), "", "", _class(spec, loss)]
+    return "\n".join(head + body) + "\n"
