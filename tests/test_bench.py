@@ -242,8 +242,9 @@ def test_table_rows_two_isas_and_formats():
     rep = _report(("avx512", "avx2"))
     header, rows = rep.table_rows("cross_entropy", (100, 10))
     assert header[:3] == ["mode", "threads", "isa"]
-    assert [r[:4] for r in rows] == [["fused", "1", "avx512", "2 us"], ["fused", "1", "avx2", "3 us"],
-                                     ["fused", "2", "avx512", "1 us"], ["fused", "2", "avx2", "1.5 us"]]
+    assert [r[:4] for r in rows] == [
+        ["fused", "1", "avx512", "2 us"], ["fused", "1", "avx2", "3 us"],
+        ["fused", "2", "avx512", "1 us"], ["fused", "2", "avx2", "1.5 us"]]
     # the peers are the same in both ISA rows; the speed-up is over that row's fastloss
     assert [r[-2] for r in rows] == ["20 us (10.0x)", "20 us (6.7x)", "10 us (10.0x)",
                                      "10 us (6.7x)"]
