@@ -266,10 +266,7 @@ def render(report, command):
         r.provider, r.loss, r.shape, r.mode or "fused")]
     if failed:
         lines += ["", "## Failures", ""]
-        lines += [f"* {r.loss} {_bench.shape_label(r.shape)} {r.mode} {r.provider}"
-                  f"{f'[{r.isa}]' if r.isa else ''}"
-                  f"{f' {r.threads}t' if r.threads else ''}: {_md_escape(r.error)}"
-                  for r in failed]
+        lines += [f"* {r.label()}: {_md_escape(r.error)}" for r in failed]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,6 @@ from .engine import (
     MEMORY_PROBES,
     QUICK_TIMING,
     Config,
-    Step,
     plan,
     resolve_isas,
     run,
@@ -64,7 +63,7 @@ from .providers import (
     notes,
     unavailable_reason,
 )
-from .report import Report, Result, format_bytes, format_ratio, format_time
+from .report import Report, Result, Step, format_bytes, format_ratio, format_time
 from .timing import Timing, measure, traced_peak
 
 __all__ = [

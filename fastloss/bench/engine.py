@@ -36,7 +36,7 @@ from .providers import (
     make_runner,
     unavailable_reason,
 )
-from .report import Report, Result
+from .report import Report, Result, Step
 from .timing import measure, traced_peak
 
 DEFAULT_THREADS = (1, 2)
@@ -133,28 +133,6 @@ class Config:
                 "providers": list(self.providers), "repeats": self.repeats,
                 "min_time_s": self.min_time, "memory": self.memory, "seed": self.seed,
                 "quick": self.quick, "isas": list(self.isas)}
-
-
-@dataclass
-class Step:
-    """One timing: threads is None for thread-agnostic providers, mode is None for
-    the floor, isa is None for the providers that do not run fastloss's kernels."""
-
-    loss: str
-    shape: tuple
-    mode: object
-    threads: object
-    provider: str
-    isa: object = None
-
-    def label(self):
-        parts = [self.loss, shape_label(self.shape)]
-        if self.mode:
-            parts.append(self.mode)
-        parts.append(self.provider + (f"[{self.isa}]" if self.isa else ""))
-        if self.threads is not None:
-            parts.append(f"{self.threads}t")
-        return " ".join(parts)
 
 
 def plan(config):

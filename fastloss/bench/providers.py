@@ -104,17 +104,21 @@ def available_isas():
 
 
 @contextlib.contextmanager
-def isa_path(name):
-    """Run fastloss's kernels on ISA path `name` (None: leave it) inside the block."""
-    if name is None:
-        yield
-        return
-    previous = fastloss.isa()
-    _core.set_isa(name)
+def _setting(get, set_, value):
+    """set_(value) inside the block, and back to what get() gave before."""
+    previous = get()
+    set_(value)
     try:
         yield
     finally:
-        _core.set_isa(previous)
+        set_(previous)
+
+
+def isa_path(name):
+    """Run fastloss's kernels on ISA path `name` (None: leave it) inside the block."""
+    if name is None:
+        return contextlib.nullcontext()
+    return _setting(fastloss.isa, _core.set_isa, name)
 
 
 def unavailable_reason(provider, loss, shape, mode):
@@ -181,14 +185,8 @@ def _reference(w, mode, n):
     return Runner(fn)
 
 
-@contextlib.contextmanager
 def _torch_threads(torch, n):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return _setting(torch.get_num_threads, torch.set_num_threads, n)
 
 
 def _torch_calls(torch, f, w, mode, n):
