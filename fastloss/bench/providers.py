@@ -27,6 +27,8 @@ torch_compile   the same calls of ``torch.compile(f, backend="inductor",
                 bakes the thread count into its kernels) before timing; the
                 compilation, forward and backward graphs, happens in the
                 runner's set-up and the warm-up call, never in a timed loop.
+                backward is compiled without donated buffers, which a
+                retained graph's repeated backward does not allow.
                 Left out of --quick runs unless named: compiling costs seconds
                 per case.
 jax             ``jax.jit`` of the loss, of ``jax.grad`` and of
@@ -225,9 +227,15 @@ def _torch_compile(w, mode, n):
     torch._dynamo.reset()
     f = torch.compile(getattr(torch.nn.functional, w.spec.torch_function),
                       backend="inductor", dynamic=False)
-    fn = _torch_calls(torch, f, w, mode, n)
-    with _torch_threads(torch, n):
-        fn()  # compile here (the backward graph at its first call), not in a timed loop
+    # The backward mode calls one graph's backward again and again (retain_graph),
+    # which a backward compiled with donated buffers refuses (it frees what it
+    # saved): compile that mode without them.
+    donated = contextlib.nullcontext() if mode != "backward" else (
+        torch._functorch.config.patch(donated_buffer=False))
+    with donated:
+        fn = _torch_calls(torch, f, w, mode, n)
+        with _torch_threads(torch, n):
+            fn()  # compile here (the backward graph at its first call), not in a timed loop
     return Runner(fn, lambda: _torch_threads(torch, n))
 
 
