@@ -14,8 +14,10 @@ its providers side by side:
                   out=buf) (BCE, MSE): the memory traffic of a fused call
 * torch, jax, sklearn, reference   when installed (reference: below 2^22 elements)
 
-What each provider runs in each mode is written down in fastloss/_bench.py,
-the engine that ``fastloss bench`` and tools/make_benchmarks_md.py use too.
+What each provider runs in each mode is written down in
+fastloss/bench/providers.py, the engine that ``fastloss bench`` and
+tools/make_benchmarks_md.py use too (torch_compile: torch.compile, inductor,
+compiled when its case is set up, outside the timing).
 JAX's thread pool is fixed when it starts: its rows are the same configuration
 in every thread count's group (extra_info "threads": "xla").
 
@@ -24,14 +26,17 @@ because pytest's -k cannot contain '^': e.g. -k "4096x1000 and fused" or
 -k "64x10 or 2pow10".
 
 Environment: FASTLOSS_BENCH_THREADS=1,2 (thread counts, default 1,2),
-FASTLOSS_BENCH_QUICK=1 (the small shapes of ``fastloss bench --quick``).
+FASTLOSS_BENCH_QUICK=1 (the small shapes of ``fastloss bench --quick``),
+FASTLOSS_ISA=avx2 (fastloss's instruction-set path, e.g. the AVX2 one on an
+AVX-512 machine; recorded in each benchmark's extra_info "isa").
 """
 
 import os
 
 import pytest
 
-from fastloss import _bench
+import fastloss
+from fastloss import bench as _bench
 
 THREADS = tuple(int(x) for x in os.environ.get("FASTLOSS_BENCH_THREADS", "1,2").split(",")
                 if x.strip())
@@ -76,9 +81,10 @@ def run_case(benchmark, loss, shape, mode, threads, provider):
     runner = _bench.make_runner(provider, workload(loss, shape), mode, threads)
     benchmark.extra_info.update(
         loss=loss, shape=list(shape), mode=mode, provider=provider,
+        isa=fastloss.isa() if provider in _bench.ISA_DEPENDENT else None,
         threads="xla" if provider == "jax" else 1 if provider in ("floor", "reference")
         else threads)
-    with runner.threads():
+    with runner.context():
         if provider in ("fastloss", "fastloss_alloc"):
             benchmark.extra_info["traced_peak_bytes"] = _bench.traced_peak(runner.fn)
         runner.fn()  # warm-up: JIT compilation, page faults, thread pools

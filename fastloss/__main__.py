@@ -5,7 +5,9 @@
 * ``bench``: times fastloss's forward, backward and fused loss+gradient against
   the memory floor, the float64 NumPy reference and, when installed, PyTorch,
   JAX and scikit-learn; prints one table per loss and shape (see
-  ``fastloss bench --help`` and fastloss/_bench.py for what is timed and how).
+  ``fastloss bench --help`` and fastloss/bench/providers.py for what is timed
+  and how). ``--isa avx2`` (or ``all``) also times fastloss's other
+  instruction-set paths.
 * no argument: ``info``, then ``bench --quick``.
 
 ``compare`` is kept as another name for ``bench --quick``.
@@ -40,7 +42,7 @@ def _csv(convert):
 
 def add_bench_arguments(parser):
     """The options of ``fastloss bench`` (also used by tools/make_benchmarks_md.py)."""
-    from . import _bench
+    from . import bench as _bench
 
     parser.add_argument("--losses", type=_csv(_bench.canonical_loss), default=None,
                         help="comma list of cross_entropy (ce), bce_with_logits (bce), mse "
@@ -54,7 +56,9 @@ def add_bench_arguments(parser):
                         help="comma list of forward, backward, fused (default: all)")
     parser.add_argument("--providers", type=_csv(str), default=None,
                         help="comma list among " + ", ".join(_bench.PROVIDERS)
-                             + " (default: all installed; fastloss and floor always run)")
+                             + " (default: all installed, less "
+                             + ", ".join(sorted(_bench.NOT_QUICK)) + " with --quick; fastloss "
+                             "and floor always run)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed loops per measurement; the median is reported "
                              f"(default: {_bench.FULL_TIMING['repeats']}, "
@@ -63,6 +67,11 @@ def add_bench_arguments(parser):
                         help="seconds each timed loop lasts at least (default: "
                              f"{_bench.FULL_TIMING['min_time']:g}, "
                              f"{_bench.QUICK_TIMING['min_time']:g} with --quick)")
+    parser.add_argument("--isa", type=_csv(str), default=None,
+                        help="comma list of the ISA paths to time fastloss on, among "
+                             + ", ".join(_bench.ISAS) + ", default (the path in use: "
+                             "fastloss.isa(), set by FASTLOSS_ISA) and all (every path this "
+                             "machine runs); e.g. default,avx2 (default: default)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the tracemalloc measurement of allocations")
     parser.add_argument("--quick", action="store_true",
@@ -71,38 +80,40 @@ def add_bench_arguments(parser):
 
 
 def config_from_args(args, quick=None):
-    from . import _bench
+    from . import bench as _bench
 
     return _bench.Config.make(
         losses=args.losses, shapes=args.shapes, modes=args.modes, threads=args.threads,
         providers=args.providers, repeats=args.repeats, min_time=args.min_time,
-        memory=not args.no_memory, quick=args.quick if quick is None else quick)
+        memory=not args.no_memory, quick=args.quick if quick is None else quick,
+        isas=args.isa)
 
 
 def print_header(report, file=sys.stdout):
-    from . import _bench
+    from . import bench as _bench
 
     env, cfg = report.env, report.config
     peers = [f"{name} {env.get(key)}" for name, key in
              (("torch", "torch"), ("jax", "jax"), ("scikit-learn", "sklearn")) if env.get(key)]
-    print(f"\nfastloss {env['fastloss']['version']} ({env['fastloss']['isa']}, OpenMP "
+    isas = ", ".join(cfg.isas) or env["fastloss"]["isa"]
+    print(f"\nfastloss {env['fastloss']['version']} ({isas}, OpenMP "
           f"{'on' if env['fastloss']['openmp'] else 'OFF'}) on {env['cpu_model']}, "
-          f"{env['cpus_available']} CPUs available", file=file)
+          f"{env['cpus_available']} CPUs available, load average "
+          f"{_bench.format_load(env.get('load_average_before'))}", file=file)
     print(f"numpy {env['numpy']}" + (", " + ", ".join(peers) if peers else "")
           + f"; threads {','.join(map(str, cfg.threads))}; median of {cfg.repeats} loops "
           f">= {format(cfg.min_time, 'g')} s each", file=file)
     for note in _bench.notes(cfg.providers):
         print(f"  * {note}", file=file)
-    missing = [f"{p} ({_bench.unavailable_reason(p, 'mse', (1,), 'fused')})"
-               for p in cfg.providers if p in ("torch", "jax", "sklearn")
-               and not _bench.installed(p)]
+    missing = [f"{p} ({reason})" for p in cfg.providers if p in _bench.PEERS
+               for reason in [_bench.unavailable_reason(p, "mse", (1,), "fused")] if reason]
     if missing:
         print(f"  * not run: {', '.join(missing)}", file=file)
     file.flush()
 
 
 def bench(args, quick=None, file=sys.stdout, command=None):
-    from . import _bench
+    from . import bench as _bench
 
     try:
         config = config_from_args(args, quick)
@@ -131,7 +142,9 @@ def bench(args, quick=None, file=sys.stdout, command=None):
 
     report = _bench.run(config, progress=not args.no_progress, on_case_done=print_case,
                         command=command)
-    print(f"\n({report.elapsed_s:.1f} s)", file=file)
+    print(f"\n({report.elapsed_s:.1f} s; load average "
+          f"{_bench.format_load(report.env.get('load_average_before'))} before, "
+          f"{_bench.format_load(report.env.get('load_average_after'))} after)", file=file)
     if getattr(args, "json", None):
         with open(args.json, "w") as f:
             json.dump(report.to_dict(), f, indent=1)

@@ -1,16 +1,22 @@
 #!/usr/bin/env python
 """Run the full benchmark comparison and write BENCHMARKS.md.
 
-    python tools/make_benchmarks_md.py                  # full run, several minutes
+    python tools/make_benchmarks_md.py                  # full run, many minutes
     python tools/make_benchmarks_md.py --quick --output /tmp/bm.md   # smoke run
 
-The timings come from fastloss._bench (the engine of ``fastloss bench``), as
-numbers, not parsed from text. The page has: the machine and library versions
-and the exact command, the performance targets evaluated from the numbers
-(met / missed / not measured), how to read the tables, and one table per loss
-and shape. Every option of ``fastloss bench`` is accepted (``--losses``,
-``--shapes``, ``--threads``, ``--repeats``, ...); ``--json FILE`` also saves the
-raw results with the evaluated targets.
+The timings come from fastloss.bench (the engine of ``fastloss bench``), as
+numbers, not parsed from text. The page has: the machine (CPU model and
+flags, load average before and after) and library versions and the exact
+command, the performance targets evaluated from the numbers (met / missed /
+not measured) on each ISA path, how to read the tables, and one table per
+loss and shape. Every option of ``fastloss bench`` is accepted (``--losses``,
+``--shapes``, ``--threads``, ``--repeats``, ``--isa``, ...); ``--json FILE``
+also saves the raw results with the evaluated targets.
+
+fastloss is timed on the default ISA path and, where that is not AVX2 and the
+CPU has AVX2, on the AVX2 path too (what most users' CPUs run): ``--isa
+default,avx2``, unless ``--isa`` says otherwise. torch.compile is a column of
+full runs (``--providers`` to choose).
 """
 
 import argparse
@@ -26,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if importlib.util.find_spec("fastloss") is None:  # a checkout built in place, no PYTHONPATH
     sys.path.insert(0, ROOT)
 
-from fastloss import _bench  # noqa: E402
+from fastloss import bench as _bench  # noqa: E402
 from fastloss.__main__ import add_bench_arguments, config_from_args  # noqa: E402
 
 CE, BCE, MSE = "cross_entropy", "bce_with_logits", "mse"
@@ -53,12 +59,13 @@ def _missing(report, loss, shape, providers):
     return "no result (see warnings of the run)"
 
 
-def _floor_target(report, loss, shape, limit):
+def _floor_target(report, isa, loss, shape, limit):
     rows = []
     floor = report.time(loss, shape, None, None, "floor")
     for n in report.config.threads:
-        name = f"{loss} {_bench.shape_label(shape)} fused, {n}t: fastloss / floor <= {limit:g}x"
-        t = report.time(loss, shape, "fused", n, "fastloss")
+        name = (f"{isa}: {loss} {_bench.shape_label(shape)} fused, {n}t: fastloss / floor "
+                f"<= {limit:g}x")
+        t = report.time(loss, shape, "fused", n, "fastloss", isa)
         if t is None or floor is None:
             rows.append((name, _missing(report, loss, shape, ["fastloss"]), "not measured"))
             continue
@@ -68,30 +75,30 @@ def _floor_target(report, loss, shape, limit):
     return rows
 
 
-def _peer_target(report, loss, shape, peer, at_least):
+def _peer_target(report, isa, loss, shape, peer, at_least):
     rows = []
     for n in report.config.threads:
-        name = (f"{loss} {_bench.shape_label(shape)} fused, {n}t: >= {at_least:g}x "
+        name = (f"{isa}: {loss} {_bench.shape_label(shape)} fused, {n}t: >= {at_least:g}x "
                 f"faster than {peer}")
-        t = report.time(loss, shape, "fused", n, "fastloss")
+        t = report.time(loss, shape, "fused", n, "fastloss", isa)
         tp = report.time(loss, shape, "fused", n, peer)
         if t is None or tp is None:
             rows.append((name, _missing(report, loss, shape, ["fastloss", peer]),
                          "not measured"))
             continue
-        ta = report.time(loss, shape, "fused", n, "fastloss_alloc")
+        ta = report.time(loss, shape, "fused", n, "fastloss_alloc", isa)
         alloc = f"; with out=None {tp / ta:.1f}x" if ta else ""
         rows.append((name, f"{tp / t:.1f}x ({_bench.format_time(t)} vs "
                      f"{_bench.format_time(tp)}{alloc})", _status(tp / t >= at_least)))
     return rows
 
 
-def _faster_everywhere(report, loss, peer):
-    name = f"{loss}: fused faster than {peer} at every shape and thread count"
+def _faster_everywhere(report, isa, loss, peer):
+    name = f"{isa}: {loss}: fused faster than {peer} at every shape and thread count"
     cases = []
     for shape in report.config.shapes.get(loss, []) if loss in report.config.losses else []:
         for n in report.config.threads:
-            t = report.time(loss, shape, "fused", n, "fastloss")
+            t = report.time(loss, shape, "fused", n, "fastloss", isa)
             tp = report.time(loss, shape, "fused", n, peer)
             if t is not None and tp is not None:
                 cases.append((tp / t, shape, n))
@@ -103,59 +110,63 @@ def _faster_everywhere(report, loss, peer):
              f"{_bench.shape_label(worst[1])} {worst[2]}t", _status(wins == len(cases)))]
 
 
-def _small_call(report, shape=(64, 10), limit=5e-6):
+def _small_call(report, isa, shape=(64, 10), limit=5e-6):
     rows = []
     for n in report.config.threads:
-        name = (f"{CE} {_bench.shape_label(shape)} fused, {n}t: whole call "
+        name = (f"{isa}: {CE} {_bench.shape_label(shape)} fused, {n}t: whole call "
                 f"< {_bench.format_time(limit)}")
-        t = report.time(CE, shape, "fused", n, "fastloss")
+        t = report.time(CE, shape, "fused", n, "fastloss", isa)
         if t is None:
             rows.append((name, _missing(report, CE, shape, ["fastloss"]), "not measured"))
             continue
-        ta = report.time(CE, shape, "fused", n, "fastloss_alloc")
+        ta = report.time(CE, shape, "fused", n, "fastloss_alloc", isa)
         alloc = f"; out=None {_bench.format_time(ta)}" if ta else ""
         rows.append((name, f"{_bench.format_time(t)} (out=buf{alloc})", _status(t < limit)))
     return rows
 
 
-def _thread_scaling(report):
+def _thread_scaling(report, isa):
     rows = []
     if len(report.config.threads) < 2:
-        return [("1 -> 2 thread speed-up, large shapes", "only one thread count run", "info")]
+        return [(f"{isa}: 1 -> 2 thread speed-up, large shapes", "only one thread count run",
+                 "info")]
     lo, hi = sorted(report.config.threads)[:2]
     for loss in report.config.losses:
         for shape in report.config.shapes[loss]:
             if math.prod(shape) < LARGE:
                 continue
-            t1 = report.time(loss, shape, "fused", lo, "fastloss")
-            t2 = report.time(loss, shape, "fused", hi, "fastloss")
+            t1 = report.time(loss, shape, "fused", lo, "fastloss", isa)
+            t2 = report.time(loss, shape, "fused", hi, "fastloss", isa)
             if t1 and t2:
-                rows.append((f"{loss} {_bench.shape_label(shape)} fused: {lo} -> {hi} threads",
-                             f"{t1 / t2:.2f}x ({_bench.format_time(t1)} -> "
+                rows.append((f"{isa}: {loss} {_bench.shape_label(shape)} fused: {lo} -> {hi} "
+                             "threads", f"{t1 / t2:.2f}x ({_bench.format_time(t1)} -> "
                              f"{_bench.format_time(t2)})", "info"))
     if not rows:
-        rows.append((f"{lo} -> {hi} thread speed-up, shapes >= 2^20 elements",
+        rows.append((f"{isa}: {lo} -> {hi} thread speed-up, shapes >= 2^20 elements",
                      "no large shape in this run", "info"))
     return rows
 
 
 def evaluate_targets(report):
-    """[(target, measured, status)], status in met / missed / not measured / info."""
+    """[(target, measured, status)], status in met / missed / not measured / info;
+    every target on each ISA path of the run, the default path first."""
     rows = []
-    rows += _floor_target(report, CE, (2048, 32768), 1.5)
-    rows += _floor_target(report, CE, (4096, 1000), 1.5)
-    rows += _floor_target(report, CE, (65536, 10), 2.0)
-    big = [s for s in report.config.shapes.get(CE, []) if math.prod(s) >= 4096 * 1000]
-    for shape in big or [(4096, 1000), (2048, 32768)]:
-        rows += _peer_target(report, CE, shape, "torch", 8)
-    rows += _small_call(report)
-    for loss in (CE, BCE, MSE):
-        rows += _faster_everywhere(report, loss, "jax")
-    rows += _floor_target(report, BCE, (2**24,), 1.3)
-    rows += _peer_target(report, BCE, (2**24,), "torch", 10)
-    rows += _floor_target(report, MSE, (2**24,), 1.2)
-    rows += _peer_target(report, MSE, (2**24,), "torch", 4)
-    rows += _thread_scaling(report)
+    for isa in report.isas:
+        rows += _floor_target(report, isa, CE, (2048, 32768), 1.5)
+        rows += _floor_target(report, isa, CE, (4096, 1000), 1.5)
+        rows += _floor_target(report, isa, CE, (65536, 10), 2.0)
+        big = [s for s in report.config.shapes.get(CE, []) if math.prod(s) >= 4096 * 1000]
+        for shape in big or [(4096, 1000), (2048, 32768)]:
+            rows += _peer_target(report, isa, CE, shape, "torch", 8)
+        rows += _small_call(report, isa)
+        for loss in (CE, BCE, MSE):
+            for peer in ("torch_compile", "jax"):
+                rows += _faster_everywhere(report, isa, loss, peer)
+        rows += _floor_target(report, isa, BCE, (2**24,), 1.3)
+        rows += _peer_target(report, isa, BCE, (2**24,), "torch", 10)
+        rows += _floor_target(report, isa, MSE, (2**24,), 1.2)
+        rows += _peer_target(report, isa, MSE, (2**24,), "torch", 4)
+        rows += _thread_scaling(report, isa)
     return rows
 
 
@@ -166,17 +177,25 @@ def _md_escape(text):
     return str(text).replace("|", "\\|")
 
 
-def _load():
-    try:
-        return "/".join(f"{v:.2f}" for v in os.getloadavg())
-    except (AttributeError, OSError):
-        return "unknown"
+def _load_note(env):
+    """The 1/5/15-minute load averages before and after the run: on a 2-CPU
+    machine a load above ~0.5 means other work shared the cores, and 2-thread
+    timings then include scheduling stalls (a descheduled OpenMP thread costs a
+    time slice)."""
+    busy = 0.25 * (env.get("cpus_available") or 2)
+    return (f"{_bench.format_load(env.get('load_average_before'))} before, "
+            f"{_bench.format_load(env.get('load_average_after'))} after (1/5/15 min; "
+            f"above ~{busy:g} other work shared the cores and multi-thread times include "
+            "scheduling stalls)")
 
 
-# 1/5/15-minute load averages before and after the run: on a 2-CPU machine a
-# load above ~0.5 means other work shared the cores, and 2-thread timings then
-# include scheduling stalls (a descheduled OpenMP thread costs a time slice).
-_LOAD_NOTE = "unknown"
+def _isa_note(report):
+    fl = report.env["fastloss"]
+    timed = [f"`{i}`" + (" (default)" if k == 0 else "") for k, i in enumerate(report.isas)]
+    return (f"{', '.join(timed)} timed; this build and CPU run "
+            f"{', '.join(fl.get('isas_available') or ['?'])}"
+            + (f" (FASTLOSS_ISA={env_isa})" if (env_isa := report.env.get("fastloss_isa_env"))
+               else ""))
 
 
 def header_lines(report, command):
@@ -186,12 +205,13 @@ def header_lines(report, command):
     rows = [
         ("date", env["date"]),
         ("CPU", f"{env['cpu_model']}; {env['cpu_count']} logical CPUs, "
-                f"{env['cpus_available']} available to this process"),
+                f"{env['cpus_available']} available to this process; vector flags "
+                f"{' '.join(env.get('cpu_vector_flags') or []) or 'unknown'}"),
         ("thread counts", ", ".join(map(str, cfg.threads))
          + f" (OMP_NUM_THREADS={env.get('omp_num_threads') or 'unset'}; fastloss "
            f"default {fl['default_threads']})"),
-        ("fastloss", f"{fl['version']}, ISA path `{fl['isa']}`, OpenMP "
-                     f"{'on' if fl['openmp'] else 'OFF'}"),
+        ("fastloss", f"{fl['version']}, OpenMP {'on' if fl['openmp'] else 'OFF'}"),
+        ("ISA paths", _isa_note(report)),
         ("compiler", f"`{build.get('compiler', 'unknown')}` "
                      f"`{' '.join(build.get('compile_flags', []))}`"),
         ("python / numpy", f"{env['python']} / {env['numpy']}"),
@@ -203,7 +223,7 @@ def header_lines(report, command):
                    "warm-up call" + (" (--quick: small shapes, short loops)" if cfg.quick
                                      else "")),
         ("run time", f"{report.elapsed_s:.0f} s" if report.elapsed_s else "-"),
-        ("load average", _LOAD_NOTE),
+        ("load average", _load_note(env)),
         ("command", f"`{command}`"),
     ]
     out = ["| | |", "|---|---|"]
@@ -216,7 +236,7 @@ def render(report, command):
         "# fastloss benchmarks",
         "",
         "Generated by `tools/make_benchmarks_md.py` from the numbers of one run of "
-        "`fastloss._bench` (the engine of `fastloss bench`). Numbers depend on the "
+        "`fastloss.bench` (the engine of `fastloss bench`). Numbers depend on the "
         "machine; rerun the command below to reproduce them.",
         "",
     ]
@@ -229,9 +249,13 @@ def render(report, command):
         shown = {"met": "**met**", "missed": "**missed**"}.get(status, status)
         lines.append(f"| {_md_escape(name)} | {_md_escape(measured)} | {shown} |")
     lines += ["", "## How to read the tables", ""]
-    lines += [f"* {_md_escape(n)}" for n in _bench.notes()]
+    lines += [f"* {_md_escape(n)}" for n in _bench.notes(report.config.providers)]
     lines += ["* `/floor` is fastloss's time over the floor's; `out=None` is fastloss "
               "allocating its gradient; a peer cell is `time (speed-up of fastloss)`."]
+    if len(report.isas) > 1:
+        lines += ["* `isa` is the instruction-set path fastloss ran on in that row "
+                  "(`FASTLOSS_ISA`); the peers do not depend on it: their time is the same "
+                  "in each ISA row, and the speed-up is over that row's fastloss time."]
     current = None
     for loss, shape in report.cases():
         if loss != current:
@@ -242,8 +266,7 @@ def render(report, command):
         r.provider, r.loss, r.shape, r.mode or "fused")]
     if failed:
         lines += ["", "## Failures", ""]
-        lines += [f"* {r.loss} {_bench.shape_label(r.shape)} {r.mode} {r.provider}: "
-                  f"{_md_escape(r.error)}" for r in failed]
+        lines += [f"* {r.label()}: {_md_escape(r.error)}" for r in failed]
     return "\n".join(lines) + "\n"
 
 
@@ -257,6 +280,8 @@ def main(argv=None):
                         help="also write the raw results and the evaluated targets as JSON")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.isa is None:  # the default path, and the AVX2 path most users' CPUs run
+        args.isa = ["default"] + (["avx2"] if "avx2" in _bench.available_isas() else [])
     try:
         config = config_from_args(args)
     except ValueError as exc:
@@ -266,13 +291,8 @@ def main(argv=None):
     def done(report, loss, shape):
         print(f"{loss} {_bench.shape_label(shape)} done", file=sys.stderr, flush=True)
 
-    global _LOAD_NOTE
-    load_before = _load()
     report = _bench.run(config, progress=not args.no_progress, on_case_done=done,
                         command=command)
-    _LOAD_NOTE = (f"{load_before} before, {_load()} after (1/5/15 min; 2 CPUs: above "
-                  "~0.5 other work shared the cores and 2-thread times include "
-                  "scheduling stalls)")
     with open(args.output, "w") as f:
         f.write(render(report, command))
     print(f"wrote {args.output} ({report.elapsed_s:.0f} s of benchmarks)", file=sys.stderr)
