@@ -75,9 +75,9 @@ def _positive_int(text):
 
 
 def _environment():
+    import matplotlib
     import numpy
     import sklearn
-    import matplotlib
 
     import fastloss
 

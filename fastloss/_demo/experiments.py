@@ -2,10 +2,11 @@
 
 The data (1,797 8x8 images, pixel values 0-16, no download) is split once,
 stratified by digit and seeded: 60% training, 20% validation, 20% test. Every
-network is a :class:`~fastloss._demo.nn.MLP` trained by mini-batch SGD with
-momentum 0.9 and a cosine-decayed learning rate, batch 32; every run of one experiment starts from the same
-initial weights and sees the batches in the same order (both drawn from the
-seed), so the runs differ only by their loss.
+network is a :class:`~fastloss._demo.nn.MLP` trained by mini-batch SGD
+(momentum 0.9, batch 32, learning rate decaying along a half cosine); every
+run of one experiment starts from the same initial weights and sees the
+batches in the same order (both drawn from the seed), so the runs differ only
+by their loss and learning rate.
 
 1. ``classification``: softmax cross-entropy vs MSE between the softmax
    probabilities and the one-hot targets (the Brier score: summed over the
@@ -301,7 +302,7 @@ def binary(data, cfg, progress=None):
     val = data.val
     y_val = (data.y[val] == POSITIVE_DIGIT).astype(int)
     out = {"positive_digit": POSITIVE_DIGIT, "train_positives": n_pos,
-           "train_negatives": n_neg, "pos_weight": round(float(pos_weight[0]), 4),
+           "train_negatives": n_neg, "pos_weight_value": round(float(pos_weight[0]), 4),
            "lr_chosen_by": "final validation F1 at probability 0.5", "losses": {},
            "clock": StepClock()}
     for name, pw in (("plain", None), ("pos_weight", pos_weight)):

@@ -37,16 +37,17 @@ class MLP:
 
     Weights use He initialisation from ``rng`` (a ``numpy.random.Generator``),
     biases start at 0; the last layer is linear (its output is the logits or
-    the regression prediction).
+    the regression prediction). ``dtype`` is float32 for fastloss; the tests
+    check the gradients in float64.
     """
 
-    def __init__(self, sizes, rng):
+    def __init__(self, sizes, rng, dtype=np.float32):
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             scale = np.sqrt(2.0 / fan_in)
             self.weights.append((rng.standard_normal((fan_in, fan_out)) * scale)
-                                .astype(np.float32))
-            self.biases.append(np.zeros(fan_out, np.float32))
+                                .astype(dtype))
+            self.biases.append(np.zeros(fan_out, dtype))
         self.grads = [np.zeros_like(p) for p in self.params]
         self._acts = []
 

@@ -122,8 +122,8 @@ def binary_precision_recall(result, path):
         ax.plot([r["recall"]], [r["precision"]], marker="o", ms=9, color=color, mec="k",
                 label=f"  at p=0.5: precision {r['precision']:.2f}, recall {r['recall']:.2f}")
     _style(ax, f"Digit {result['positive_digit']} vs the rest (pos_weight = "
-               f"{result['pos_weight']:.1f}): validation\nprecision-recall curves (upper right "
-               "corner)", "recall", "precision")
+               f"{result['pos_weight_value']:.1f}): validation\n"
+               "precision-recall curves (upper right corner)", "recall", "precision")
     ax.set_xlim(0.5, 1.01)
     ax.set_ylim(0.5, 1.02)
     ax.legend(fontsize=8.5, loc="lower left")
@@ -152,8 +152,9 @@ def regression_fits(result, targets_train, path):
         ax.scatter(truth, pred, s=9, alpha=0.55, color=COLORS[name], edgecolors="none")
         ax.plot(lim, lim, color="k", lw=1, ls="--", label="perfect")
         order = np.argsort(truth)
-        ax.plot(truth[order], np.poly1d(np.polyfit(truth, pred, 1))(truth[order]),
-                color=COLORS[name], lw=2, label=f"fit (mean residual {r['clean_mean_residual']:+.3f})")
+        line = np.poly1d(np.polyfit(truth, pred, 1))
+        ax.plot(truth[order], line(truth[order]), color=COLORS[name], lw=2,
+                label=f"least-squares line (mean residual {r['clean_mean_residual']:+.3f})")
         _style(ax, f"{REGRESSION_LABELS[name]}: clean MAE {r['clean_mae']:.3f}",
                "true centre ink (clean)", "predicted")
         ax.set_xlim(lim)

@@ -57,7 +57,8 @@ def _lessons(r):
             bi["pos_weight"]["recall"] > bi["plain"]["recall"],
             f"{bi['pos_weight']['recall']:.3f} vs {bi['plain']['recall']:.3f}"),
         "l1_beats_mse": (reg["l1"]["clean_mae"] < reg["mse"]["clean_mae"],
-                         f"clean MAE {reg['l1']['clean_mae']:.4f} vs {reg['mse']['clean_mae']:.4f}"),
+                         f"clean MAE {reg['l1']['clean_mae']:.4f} vs "
+                         f"{reg['mse']['clean_mae']:.4f}"),
         "huber_beats_mse": (reg["huber"]["clean_mae"] < reg["mse"]["clean_mae"],
                             f"clean MAE {reg['huber']['clean_mae']:.4f} vs "
                             f"{reg['mse']['clean_mae']:.4f}"),
@@ -94,6 +95,7 @@ def _experiment(result):
     out = {k: v for k, v in result.items()
            if k not in ("losses", "clock", "clean_test_target", "train_targets")}
     for name, r in result["losses"].items():
+        assert name not in out, f"loss name {name!r} collides with a key of the experiment"
         entry = {k: v for k, v in r.items() if k not in _DROP and k != "history"}
         if "history" in r:
             entry["history"] = {k: v for k, v in r["history"].items() if k != "step_loss"}
@@ -123,7 +125,9 @@ def build(runs, cfg, data_sizes, env, timing, figures):
         "fastloss": env,
         "settings": {"seed": cfg.seed, "seeds": [cfg.seed + k for k in range(len(runs))],
                      "epochs": cfg.epochs, "learning_rates": list(cfg.lrs),
-                     "batch_size": cfg.batch_size, "optimizer": "SGD, momentum 0.9, learning rate decaying to 0 along a half cosine",
+                     "batch_size": cfg.batch_size,
+                     "optimizer": "SGD, momentum 0.9, learning rate decaying to 0 along a "
+                                  "half cosine",
                      "hidden_units": cfg.hidden, "hidden_units_regression": cfg.hidden_regression,
                      "quick": cfg.quick, "split": data_sizes,
                      "metrics_on": "the validation split, except test_accuracy and the "
@@ -198,7 +202,7 @@ def table(summary):
     lines.append("lessons (seed %d%s):" % (s["settings"]["seed"],
                                             f"; held in k of {n_seeds} seeds" if n_seeds > 1
                                             else ""))
-    for name, d in s["lesson_details"].items():
+    for d in s["lesson_details"].values():
         mark = "yes" if d["holds"] else "NO "
         seeds = f"  ({d['seeds_held']}/{d['seeds']} seeds)" if n_seeds > 1 else ""
         lines.append(f"  [{mark}] {d['lesson']}: {d['compared']}{seeds}")
