@@ -36,8 +36,10 @@ def _run(cmd, cwd, timeout=300):
     # cwd outside the repository: `python -m fastloss` must import the
     # installed package, not the source folder (which has no compiled extension).
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    err = proc.stderr if len(proc.stderr) < 8000 else \
+        f"{proc.stderr[:4000]}\n[...]\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, (f"{cmd} exited {proc.returncode}\n--- stdout\n"
-                                  f"{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
+                                  f"{proc.stdout[-4000:]}\n--- stderr\n{err}")
     return proc
 
 
