@@ -151,7 +151,8 @@ def run(args):
     env = summary["fastloss"]
     print(f"fastloss {env['version']} demo ({env['isa']}, {env['threads']} threads): digits, "
           f"{sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test, "
-          f"{cfg.epochs} epochs, seed {cfg.seed}" + (", quick" if cfg.quick else ""))
+          f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}, seed {cfg.seed}"
+          + (", quick" if cfg.quick else ""))
     print()
     print(report.table(summary))
     print(f"figures and summary.json in {args.out}")

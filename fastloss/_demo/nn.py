@@ -17,6 +17,7 @@ Only fastloss's public API is used.
 """
 
 import math
+import shutil
 import sys
 import time
 
@@ -224,8 +225,9 @@ class Progress:
                 return
             filled = int(round(frac * self.width))
             bar = "#" * filled + "-" * (self.width - filled)
-            line = f"\rdemo [{bar}] {100 * frac:3.0f}% {elapsed:5.1f}s  {self.label}"
-            self.stream.write(line[:110].ljust(110))
+            line = f"demo [{bar}] {100 * frac:3.0f}% {elapsed:5.1f}s  {self.label}"
+            cols = shutil.get_terminal_size((100, 20)).columns - 1   # never wrap
+            self.stream.write("\r" + line[:cols].ljust(cols))
             self.stream.flush()
             self._last_draw = now
         else:
