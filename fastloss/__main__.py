@@ -1,4 +1,4 @@
-"""Command line: ``fastloss [info | bench [options]]`` (also ``python -m fastloss``).
+"""Command line: ``fastloss [info | bench | demo] [options]`` (also ``python -m fastloss``).
 
 * ``info``: the build configuration (version, compiler and flags, OpenMP,
   threads, dispatch path).
@@ -8,6 +8,9 @@
   ``fastloss bench --help`` and fastloss/bench/providers.py for what is timed
   and how). ``--isa avx2`` (or ``all``) also times fastloss's other
   instruction-set paths.
+* ``demo``: trains small NumPy MLPs on scikit-learn's digits with fastloss's
+  losses and writes figures and ``summary.json`` (needs the ``demo`` extra;
+  see ``fastloss demo --help`` and fastloss/_demo/).
 * no argument: ``info``, then ``bench --quick``.
 
 ``compare`` is kept as another name for ``bench --quick``.
@@ -156,7 +159,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="fastloss", description=__doc__.split("\n\n")[0],
         epilog="no command: info, then bench --quick")
-    sub = parser.add_subparsers(dest="command", metavar="{info,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{info,bench,demo}")
     sub.add_parser("info", help="print the build configuration")
     for name, kw in (("bench", {"help": "time fastloss against its peers and the memory floor"}),
                      ("compare", {})):  # compare: the old name, = bench --quick
@@ -166,6 +169,13 @@ def main(argv=None):
         p.add_argument("--json", metavar="FILE",
                        help="also write the machine, versions, settings and every raw "
                             "timing as JSON")
+    from . import _demo
+
+    demo = sub.add_parser(
+        "demo", help="train small NumPy MLPs on scikit-learn's digits with fastloss",
+        description=_demo.__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="needs the demo extra: pip install \"fastloss[demo]\"")
+    _demo.add_arguments(demo)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["fastloss"] + argv)
     args = parser.parse_args(argv)
@@ -173,6 +183,8 @@ def main(argv=None):
         fastloss.show_config()
     if args.command is None:
         args = parser.parse_args(["bench", "--quick"])
+    if args.command == "demo":
+        return _demo.run(args)
     if args.command in ("bench", "compare"):
         return bench(args, quick=True if args.command == "compare" else None, command=command)
     return 0

@@ -162,6 +162,9 @@ def test_suite_passes_against_the_installed_wheel(venv, scratch):
     run_dir = os.path.join(scratch, "run")
     shutil.copytree(os.path.join(ROOT, "tests"), os.path.join(run_dir, "tests"),
                     ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+    # tests/test_demo.py runs the scripts in examples/ (the wheel does not ship them)
+    shutil.copytree(os.path.join(ROOT, "examples"), os.path.join(run_dir, "examples"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(os.path.join(ROOT, "pyproject.toml"), run_dir)  # the pytest settings
     env = dict(venv["env"], FASTLOSS_INSTALLED_AT=venv["path"])
     proc = subprocess.run([venv["python"], "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -7,7 +7,11 @@
 #
 # How a sanitized *extension* runs in a stock CPython:
 #   * libasan must be the first library loaded, so it goes in LD_PRELOAD
-#     (the extension is linked against it; python itself is not);
+#     (the extension is linked against it; python itself is not), followed by
+#     libstdc++: ASan resolves the real __cxa_throw when it starts, and a C++
+#     extension that throws later (matplotlib's ft2font, imported by
+#     tests/test_demo.py) otherwise aborts with "CHECK failed: ...
+#     real___cxa_throw";
 #   * detect_leaks=0: CPython never frees its interned objects, so LeakSanitizer
 #     would drown the report (leaks are checked by tests/test_hardening_memory.py
 #     and tools/valgrind.sh instead);
@@ -55,13 +59,15 @@ ldd "$so" | grep libasan >/dev/null || { echo "sanitize: $so is not linked again
 
 libasan=$("$cc" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "sanitize: libasan not found ($libasan)" >&2; exit 1; }
+libstdcxx=$("$cc" -print-file-name=libstdc++.so)
+[ -f "$libstdcxx" ] || libstdcxx=
 
 # 3. The tests, against the sanitized copy (python -m pytest puts $work first on sys.path).
 start=$(date +%s)
 set +e
 (
     cd "$work"
-    export LD_PRELOAD="$libasan"
+    export LD_PRELOAD="$libasan${libstdcxx:+ $libstdcxx}"
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:alloc_dealloc_mismatch=0:strict_string_checks=1:check_initialization_order=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     export PYTHONMALLOC=malloc
