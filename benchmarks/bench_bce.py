@@ -4,7 +4,6 @@ backward and fused loss+gradient of fastloss against the floor
 and the float64 reference. See _common.py for how to run and read it."""
 
 import pytest
-
 from _common import cases, run_case
 
 

@@ -5,7 +5,6 @@ error, same work) and the float64 reference. See _common.py for how to run and
 read it."""
 
 import pytest
-
 from _common import cases, run_case
 
 

@@ -8,41 +8,15 @@ so code ports by changing an import. The loss classes add ``loss_and_grad``
 
 import os as _os
 
-from . import _core, reference
-from ._api import (
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    HuberLoss,
-    L1Loss,
-    MSELoss,
-    SigmoidFocalLoss,
-    SmoothL1Loss,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    l1_loss,
-    mse_loss,
-    sigmoid_focal_loss,
-    smooth_l1_loss,
-)
+from . import _api
+from . import _core as _core
+from . import reference as reference
+from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
 from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__
 
 __all__ = [
-    "cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "mse_loss",
-    "l1_loss",
-    "huber_loss",
-    "smooth_l1_loss",
-    "sigmoid_focal_loss",
-    "CrossEntropyLoss",
-    "BCEWithLogitsLoss",
-    "MSELoss",
-    "L1Loss",
-    "HuberLoss",
-    "SmoothL1Loss",
-    "SigmoidFocalLoss",
+    *_api.__all__,
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",

@@ -138,6 +138,10 @@ class CrossEntropyLoss(_Loss):
     _func = 'cross_entropy'
     _default_reduction = 'mean'
     _options = ('weight', 'ignore_index', 'label_smoothing', 'z_loss')
+    _ignore_index: int
+    _label_smoothing: float
+    _z_loss: float
+    weight: ArrayLike | None
 
     def __init__(
         self,
@@ -149,7 +153,7 @@ class CrossEntropyLoss(_Loss):
         label_smoothing: float = 0.0,
         *,
         z_loss: float = 0.0,
-    ):
+    ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
         self.ignore_index = ignore_index
@@ -165,7 +169,7 @@ class CrossEntropyLoss(_Loss):
     z_loss = _option(
         'z_loss', lambda value: _v.real_scalar(value, "z_loss", 0.0, None))
 
-    def forward(self, input, target, *, lse_out=None, return_correct=False):
+    def forward(self, input: ArrayLike, target: ArrayLike, *, lse_out: NDArray[np.float32] | None = None, return_correct: bool = False) -> Any:
         """The loss (see the function for the keyword arguments)."""
         if return_correct is not False:
             return_correct = _v.flag(return_correct, "return_correct")
@@ -173,14 +177,15 @@ class CrossEntropyLoss(_Loss):
 
     __call__ = forward
 
-    def loss_and_grad(self, input, target, out=None, *, lse_out=None, return_correct=False):
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None, *, lse_out: NDArray[np.float32] | None = None, return_correct: bool = False) -> Any:
         """(loss, d loss / d input) from one fused pass (more with the keyword arguments)."""
         if return_correct is not False:
             return_correct = _v.flag(return_correct, "return_correct")
         return self._run(input, target, grad=True, out=out,
                          lse_out=lse_out, return_correct=return_correct)
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.cross_entropy(
             input, target, self.weight, self._ignore_index, self._code,
             self._label_smoothing, self._z_loss, **mode)
@@ -194,7 +199,7 @@ def binary_cross_entropy_with_logits(
     reduce: bool | None = None,
     reduction: str = "mean",
     pos_weight: ArrayLike | None = None,
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Binary cross-entropy on logits (``torch.nn.functional.binary_cross_entropy_with_logits``).
 
     .. math::
@@ -247,6 +252,8 @@ class BCEWithLogitsLoss(_Loss):
     _func = 'binary_cross_entropy_with_logits'
     _default_reduction = 'mean'
     _options = ('weight', 'pos_weight')
+    weight: ArrayLike | None
+    pos_weight: ArrayLike | None
 
     def __init__(
         self,
@@ -255,12 +262,12 @@ class BCEWithLogitsLoss(_Loss):
         reduce: bool | None = None,
         reduction: str = "mean",
         pos_weight: ArrayLike | None = None,
-    ):
+    ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
         self.pos_weight = pos_weight
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.bce_with_logits, ('input', 'target', 'weight', 'pos_weight'), input, target, self._code,
             (), (self.weight, self.pos_weight), **mode)
@@ -272,7 +279,7 @@ def sigmoid_focal_loss(
     alpha: float = 0.25,
     gamma: float = 2.0,
     reduction: str = "none",
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Sigmoid focal loss (``torchvision.ops.sigmoid_focal_loss``; Lin et al., 2017).
 
     .. math::
@@ -327,13 +334,15 @@ class SigmoidFocalLoss(_Loss):
     _func = 'sigmoid_focal_loss'
     _default_reduction = 'none'
     _options = ('alpha', 'gamma')
+    _alpha: float
+    _gamma: float
 
     def __init__(
         self,
         alpha: float = 0.25,
         gamma: float = 2.0,
         reduction: str = "none",
-    ):
+    ) -> None:
         self._set_reduction(reduction)
         self.alpha = alpha
         self.gamma = gamma
@@ -344,7 +353,7 @@ class SigmoidFocalLoss(_Loss):
     gamma = _option(
         'gamma', lambda value: _v.real_scalar(value, "gamma", 0.0, None))
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.sigmoid_focal, ('inputs', 'targets'), input, target, self._code,
             (self._alpha, self._gamma), (), **mode)
@@ -357,7 +366,7 @@ def mse_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
     weight: ArrayLike | None = None,
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Mean squared error (``torch.nn.functional.mse_loss``).
 
     .. math::
@@ -406,6 +415,7 @@ class MSELoss(_Loss):
     _func = 'mse_loss'
     _default_reduction = 'mean'
     _options = ('weight',)
+    weight: ArrayLike | None
 
     def __init__(
         self,
@@ -413,11 +423,11 @@ class MSELoss(_Loss):
         reduce: bool | None = None,
         reduction: str = "mean",
         weight: ArrayLike | None = None,
-    ):
+    ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.mse, ('input', 'target', 'weight'), input, target, self._code,
             (), (self.weight,), **mode)
@@ -430,7 +440,7 @@ def l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
     weight: ArrayLike | None = None,
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Mean absolute error (``torch.nn.functional.l1_loss``).
 
     .. math::
@@ -479,6 +489,7 @@ class L1Loss(_Loss):
     _func = 'l1_loss'
     _default_reduction = 'mean'
     _options = ('weight',)
+    weight: ArrayLike | None
 
     def __init__(
         self,
@@ -486,11 +497,11 @@ class L1Loss(_Loss):
         reduce: bool | None = None,
         reduction: str = "mean",
         weight: ArrayLike | None = None,
-    ):
+    ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.l1, ('input', 'target', 'weight'), input, target, self._code,
             (), (self.weight,), **mode)
@@ -502,7 +513,7 @@ def huber_loss(
     reduction: str = "mean",
     delta: float = 1.0,
     weight: ArrayLike | None = None,
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Huber loss (``torch.nn.functional.huber_loss``).
 
     .. math::
@@ -552,13 +563,15 @@ class HuberLoss(_Loss):
     _func = 'huber_loss'
     _default_reduction = 'mean'
     _options = ('delta', 'weight')
+    _delta: float
+    weight: ArrayLike | None
 
     def __init__(
         self,
         reduction: str = "mean",
         delta: float = 1.0,
         weight: ArrayLike | None = None,
-    ):
+    ) -> None:
         self._set_reduction(reduction)
         self.delta = delta
         self.weight = weight
@@ -566,7 +579,7 @@ class HuberLoss(_Loss):
     delta = _option(
         'delta', lambda value: _v.positive_scalar(value, "delta"))
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.huber, ('input', 'target', 'weight'), input, target, self._code,
             (self._delta,), (self.weight,), **mode)
@@ -579,7 +592,7 @@ def smooth_l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
     beta: float = 1.0,
-) -> Any:
+) -> float | NDArray[np.float32]:
     r"""Smooth L1 loss (``torch.nn.functional.smooth_l1_loss``).
 
     .. math::
@@ -627,6 +640,7 @@ class SmoothL1Loss(_Loss):
     _func = 'smooth_l1_loss'
     _default_reduction = 'mean'
     _options = ('beta',)
+    _beta: float
 
     def __init__(
         self,
@@ -634,14 +648,14 @@ class SmoothL1Loss(_Loss):
         reduce: bool | None = None,
         reduction: str = "mean",
         beta: float = 1.0,
-    ):
+    ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.beta = beta
 
     beta = _option(
         'beta', lambda value: _v.real_scalar(value, "beta", 0.0, None))
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
             _core.smooth_l1, ('input', 'target'), input, target, self._code,
             (self._beta,), (), **mode)

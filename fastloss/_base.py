@@ -16,7 +16,12 @@ two methods PyTorch gets from autograd:
 including ``input`` itself for an in-place gradient; it is returned.
 """
 
+from __future__ import annotations
+
 from typing import Any, Callable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _validate
 
@@ -27,10 +32,10 @@ def option(name: str, check: Callable[[Any], Any]) -> property:
     at construction or later."""
     attr = "_" + name
 
-    def get(self):
+    def get(self: Any) -> Any:
         return getattr(self, attr)
 
-    def set_(self, value):
+    def set_(self: Any, value: Any) -> None:
         setattr(self, attr, check(value))
 
     return property(get, set_, doc=f"The {name} option (checked when set).")
@@ -43,7 +48,8 @@ class Loss:
     _default_reduction = "mean"
     _options: tuple = ()        # constructor options, in order (for repr)
 
-    def _set_reduction(self, reduction, size_average=None, reduce=None):
+    def _set_reduction(self, reduction: str, size_average: bool | None = None,
+                       reduce: bool | None = None) -> None:
         self._reduction, self._code = _validate.reduction(reduction, size_average, reduce)
 
     @property
@@ -52,36 +58,38 @@ class Loss:
         return self._reduction
 
     @reduction.setter
-    def reduction(self, value):
+    def reduction(self, value: str) -> None:
         self._set_reduction(value)
 
-    def _run(self, input, target, **mode):
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         raise NotImplementedError
 
-    def forward(self, input, target):
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
         """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
         return self._run(input, target)
 
-    def __call__(self, input, target):
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> Any:
         return self.forward(input, target)
 
-    def loss_and_grad(self, input, target, out=None):
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
         """(loss, d loss / d input) from one fused pass over the input."""
         return self._run(input, target, grad=True, out=out)
 
-    def backward(self, input, target, grad_output=1.0, out=None):
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
         """d loss / d input times grad_output, without computing the loss."""
         return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
                          out=out)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = []
         for name in self._options:
             value = getattr(self, name)
             if value is None:
                 continue
-            shown = f"<array {getattr(value, 'shape', '')}>" if hasattr(value, "shape") and \
-                getattr(value, "ndim", 0) else repr(value)
+            shape = getattr(value, "shape", ())
+            shown = f"<array {shape}>" if shape else repr(value)
             parts.append(f"{name}={shown}")
         parts.append(f"reduction={self.reduction!r}")
         return f"{type(self).__name__}({', '.join(parts)})"

@@ -10,44 +10,51 @@ cdef extern from "fastloss.h" nogil:
         fl_weight weight
         fl_weight pos_weight
     int fl_bce_with_logits_f32(const float *input, const float *target, int64_t n,
-                       const fl_bce_with_logits_options *opts, const fl_outputs *out, int n_threads)
+                               const fl_bce_with_logits_options *opts, const fl_outputs *out,
+                               int n_threads)
     ctypedef struct fl_sigmoid_focal_options:
         float alpha
         float gamma
     int fl_sigmoid_focal_f32(const float *input, const float *target, int64_t n,
-                       const fl_sigmoid_focal_options *opts, const fl_outputs *out, int n_threads)
+                             const fl_sigmoid_focal_options *opts, const fl_outputs *out,
+                             int n_threads)
     ctypedef struct fl_mse_options:
         fl_weight weight
-    int fl_mse_f32(const float *input, const float *target, int64_t n,
-                       const fl_mse_options *opts, const fl_outputs *out, int n_threads)
+    int fl_mse_f32(const float *input, const float *target, int64_t n, const fl_mse_options *opts,
+                   const fl_outputs *out, int n_threads)
     ctypedef struct fl_l1_options:
         fl_weight weight
-    int fl_l1_f32(const float *input, const float *target, int64_t n,
-                       const fl_l1_options *opts, const fl_outputs *out, int n_threads)
+    int fl_l1_f32(const float *input, const float *target, int64_t n, const fl_l1_options *opts,
+                  const fl_outputs *out, int n_threads)
     ctypedef struct fl_huber_options:
         float delta
         fl_weight weight
     int fl_huber_f32(const float *input, const float *target, int64_t n,
-                       const fl_huber_options *opts, const fl_outputs *out, int n_threads)
+                     const fl_huber_options *opts, const fl_outputs *out, int n_threads)
     ctypedef struct fl_smooth_l1_options:
         float beta
     int fl_smooth_l1_f32(const float *input, const float *target, int64_t n,
-                       const fl_smooth_l1_options *opts, const fl_outputs *out, int n_threads)
+                         const fl_smooth_l1_options *opts, const fl_outputs *out, int n_threads)
 
 
-def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos_weight_period, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_bce_with_logits_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos_weight_period,
+                    int reduction, float grad_scale, grad_per_sample, loss_out, grad_out,
+                    int n_threads):
+    """fl_bce_with_logits_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_bce_with_logits_options opts
     cdef int64_t n = _size(x, "input")
-    opts.weight.w = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight.w = <const float *>_ptr(
+        weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
-    opts.pos_weight.w = <const float *>_ptr(pos_weight, cnp.NPY_FLOAT32, pos_weight_period, False, "pos_weight")
+    opts.pos_weight.w = <const float *>_ptr(
+        pos_weight, cnp.NPY_FLOAT32, pos_weight_period, False, "pos_weight")
     opts.pos_weight.period = pos_weight_period
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_bce_with_logits_f32(px, py, n, &opts, &out, n_threads)
@@ -55,8 +62,9 @@ def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos
     return reduced if reduction != 0 else None
 
 
-def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_sigmoid_focal_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scale, grad_per_sample,
+                  loss_out, grad_out, int n_threads):
+    """fl_sigmoid_focal_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_sigmoid_focal_options opts
     cdef int64_t n = _size(x, "inputs")
     opts.alpha = alpha
@@ -65,7 +73,8 @@ def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scal
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "targets")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_sigmoid_focal_f32(px, py, n, &opts, &out, n_threads)
@@ -73,17 +82,20 @@ def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scal
     return reduced if reduction != 0 else None
 
 
-def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_mse_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample,
+        loss_out, grad_out, int n_threads):
+    """fl_mse_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_mse_options opts
     cdef int64_t n = _size(x, "input")
-    opts.weight.w = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight.w = <const float *>_ptr(
+        weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_mse_f32(px, py, n, &opts, &out, n_threads)
@@ -91,17 +103,20 @@ def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gr
     return reduced if reduction != 0 else None
 
 
-def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_l1_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample,
+       loss_out, grad_out, int n_threads):
+    """fl_l1_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_l1_options opts
     cdef int64_t n = _size(x, "input")
-    opts.weight.w = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight.w = <const float *>_ptr(
+        weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_l1_f32(px, py, n, &opts, &out, n_threads)
@@ -109,18 +124,21 @@ def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gra
     return reduced if reduction != 0 else None
 
 
-def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_huber_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float grad_scale,
+          grad_per_sample, loss_out, grad_out, int n_threads):
+    """fl_huber_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_huber_options opts
     cdef int64_t n = _size(x, "input")
     opts.delta = delta
-    opts.weight.w = <const float *>_ptr(weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight.w = <const float *>_ptr(
+        weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
     cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_huber_f32(px, py, n, &opts, &out, n_threads)
@@ -128,8 +146,9 @@ def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float
     return reduced if reduction != 0 else None
 
 
-def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out, int n_threads):
-    """fl_smooth_l1_f32 on C-contiguous float32 arrays; returns the reduced loss or None."""
+def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample, loss_out,
+              grad_out, int n_threads):
+    """fl_smooth_l1_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_smooth_l1_options opts
     cdef int64_t n = _size(x, "input")
     opts.beta = beta
@@ -137,7 +156,8 @@ def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample
     cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
-    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out, &reduced)
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
     cdef int status
     with nogil:
         status = fl_smooth_l1_f32(px, py, n, &opts, &out, n_threads)

@@ -49,7 +49,8 @@ cdef extern from "fastloss.h" nogil:
     void fl_math_eval_f32(int which, const float *inp, float *out, int64_t n)
 
 
-cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable, str name) except? NULL:
+cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable,
+                       str name) except? NULL:
     """Data pointer of a C-contiguous array of the given type and size (NULL for None)."""
     if arr is None:
         return NULL

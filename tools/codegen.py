@@ -12,6 +12,7 @@ Writes (each file says it is generated; never edit them by hand):
   src/elementwise/template.c instantiated on its closed forms;
 * fastloss/_binding.pxi: the Cython declarations of those structs and
   entry points, and one binding per elementwise loss (included by _core.pyx);
+* fastloss/_core.pyi: the binding's types, for mypy and editors;
 * fastloss/_api.py: the public functions and classes, with PyTorch's
   signatures, the argument handling and the docstrings (tools/codegen_api.py
   writes it).
@@ -90,7 +91,8 @@ def c_header(spec):
                 out[-1] += " */"
         out.append(f"}} fl_{loss.name}_options;")
         out.append(f"int fl_{loss.name}_f32(const float *input, const float *target, int64_t n,")
-        out.append(f"    const fl_{loss.name}_options *opts, const fl_outputs *out, int n_threads);")
+        out.append(f"    const fl_{loss.name}_options *opts, const fl_outputs *out, "
+                   "int n_threads);")
         out.append("")
     out.append("#endif /* FL_GENERATED_LOSSES_H */")
     return "\n".join(out) + "\n"
@@ -137,6 +139,22 @@ def binding_params(spec, loss):
     return params
 
 
+def _wrap_params(head, params, indent=None, end="):"):
+    """`head(` params `):` wrapped at 100 columns, continuation lines aligned
+    after the parenthesis (or at `indent`)."""
+    indent = " " * (len(head) + 1) if indent is None else indent
+    lines, line = [], head + "("
+    for i, p in enumerate(params):
+        piece = p + ("," if i < len(params) - 1 else end)
+        if len(line) + len(piece) + 1 > 100:
+            lines.append(line.rstrip())
+            line = indent + piece
+        else:
+            line += ("" if line.endswith("(") else " ") + piece
+    lines.append(line)
+    return lines
+
+
 def pxi(spec):
     elem = [loss for loss in spec.LOSSES if loss.family == spec.ELEMENTWISE]
     out = [f"# {BANNER}", "#",
@@ -152,27 +170,27 @@ def pxi(spec):
             out.append("        char unused")
         for opt in fields:
             out.append(f"        {opt.c_type} {opt.name}")
-        out.append(f"    int fl_{loss.name}_f32(const float *input, const float *target, "
-                   f"int64_t n,")
-        out.append(f"                       const fl_{loss.name}_options *opts, "
-                   "const fl_outputs *out, int n_threads)")
+        out += _wrap_params(f"    int fl_{loss.name}_f32",
+                            ["const float *input", "const float *target", "int64_t n",
+                             f"const fl_{loss.name}_options *opts", "const fl_outputs *out",
+                             "int n_threads"], end=")")
     for loss in elem:
-        params = ", ".join(["x", "y"] + binding_params(spec, loss)
-                           + ["int reduction", "float grad_scale", "grad_per_sample",
-                              "loss_out", "grad_out", "int n_threads"])
+        params = (["x", "y"] + binding_params(spec, loss)
+                  + ["int reduction", "float grad_scale", "grad_per_sample", "loss_out",
+                     "grad_out", "int n_threads"])
         x_name, y_name = loss.inputs
-        out += ["", "",
-                f"def {loss.name}({params}):",
-                f'    """fl_{loss.name}_f32 on C-contiguous float32 arrays; returns the '
-                'reduced loss or None."""',
+        out += ["", ""] + _wrap_params(f"def {loss.name}", params)
+        out += [f'    """fl_{loss.name}_f32 on C-contiguous float32 arrays; the reduced '
+                'loss or None."""',
                 f"    cdef fl_{loss.name}_options opts",
                 f'    cdef int64_t n = _size(x, "{x_name}")']
         for opt in loss.c_options:
             if opt.kind == spec.FLOAT:
                 out.append(f"    opts.{opt.name} = {opt.name}")
             elif opt.kind == spec.WEIGHT:
-                out.append(f"    opts.{opt.name}.w = <const float *>_ptr({opt.name}, "
-                           f'cnp.NPY_FLOAT32, {opt.name}_period, False, "{opt.name}")')
+                out.append(f"    opts.{opt.name}.w = <const float *>_ptr(")
+                out.append(f'        {opt.name}, cnp.NPY_FLOAT32, {opt.name}_period, False, '
+                           f'"{opt.name}")')
                 out.append(f"    opts.{opt.name}.period = {opt.name}_period")
         out += [f'    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, '
                 f'"{x_name}")',
@@ -181,12 +199,64 @@ def pxi(spec):
                 "    cdef double reduced = 0.0",
                 "    cdef fl_outputs out",
                 "    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, "
-                "grad_out, &reduced)",
+                "grad_out,",
+                "             &reduced)",
                 "    cdef int status",
                 "    with nogil:",
                 f"        status = fl_{loss.name}_f32(px, py, n, &opts, &out, n_threads)",
                 "    _check_status(status)",
                 "    return reduced if reduction != 0 else None"]
+    return "\n".join(out) + "\n"
+
+
+_PYI_HEAD = """\
+# {banner}
+# Types of the binding fastloss/_core.pyx (private: fastloss/_run.py calls it).
+import numpy as np
+from numpy.typing import NDArray
+
+_F = NDArray[np.float32]
+
+class TargetError(ValueError): ...
+
+def cross_entropy(x: _F, target: NDArray[np.int64], n: int, c: int, d: int, ignore_index: int,
+                  weight: _F | None, label_smoothing: float, z_loss: float,
+                  lse_out: _F | None, correct_out: NDArray[np.int8] | None,
+                  reduction: int, grad_scale: float, grad_per_sample: _F | None,
+                  loss_out: _F | None, grad_out: _F | None,
+                  n_threads: int) -> float | None: ...
+def cross_entropy_soft(x: _F, y: _F, n: int, c: int, d: int, weight: _F | None,
+                       label_smoothing: float, z_loss: float, lse_out: _F | None,
+                       reduction: int, grad_scale: float, grad_per_sample: _F | None,
+                       loss_out: _F | None, grad_out: _F | None,
+                       n_threads: int) -> float | None: ...
+def openmp_enabled() -> bool: ...
+def omp_max_threads() -> int: ...
+def set_isa(name: str) -> None: ...
+def isa_name() -> str: ...
+def isa_available(name: str) -> bool: ...
+def openmp_spec() -> int: ...
+def _omp_symbol_address() -> int: ...
+def _math_eval(which: int, x: object) -> _F: ...
+"""
+
+
+def pyi(spec):
+    out = [_PYI_HEAD.format(banner=BANNER).rstrip("\n")]
+    for loss in spec.LOSSES:
+        if loss.family != spec.ELEMENTWISE:
+            continue
+        params = ["x: _F", "y: _F"]
+        for p in binding_params(spec, loss):
+            if p.startswith("float "):
+                params.append(p.split()[1] + ": float")
+            elif p.startswith("int64_t "):
+                params.append(p.split()[1] + ": int")
+            else:
+                params.append(p + ": _F | None")
+        params += ["reduction: int", "grad_scale: float", "grad_per_sample: _F | None",
+                   "loss_out: _F | None", "grad_out: _F | None", "n_threads: int"]
+        out += _wrap_params(f"def {loss.name}", params, end=") -> float | None: ...")
     return "\n".join(out) + "\n"
 
 
@@ -200,6 +270,7 @@ def outputs(root=ROOT):
         os.path.join(root, "src", "generated", "fl_losses.h"): c_header(spec),
         os.path.join(root, "src", "generated", "elementwise_kernels.c"): c_kernels(spec),
         os.path.join(root, "fastloss", "_binding.pxi"): pxi(spec),
+        os.path.join(root, "fastloss", "_core.pyi"): pyi(spec),
         os.path.join(root, "fastloss", "_api.py"): gen_api.api(spec, BANNER,
                                                                 binding_params),
     }

@@ -128,7 +128,8 @@ def _tuple(items):
 
 def _function(spec, loss):
     params = _params(spec, loss, inputs=True, per_call=True)
-    out = [f"def {loss.func}(", *[f"    {p}," for p in params], ") -> Any:",
+    returns = "Any" if loss.family == spec.CROSS_ENTROPY else "float | NDArray[np.float32]"
+    out = [f"def {loss.func}(", *[f"    {p}," for p in params], f") -> {returns}:",
            f'    r"""{_docstring(spec, loss)}"""', "    " + _reduction_call(loss, "_, code")]
     scalars = {}
     for opt in loss.scalar_options:
@@ -149,8 +150,13 @@ def _class(spec, loss):
     legacy = ", size_average, reduce" if loss.has_legacy_args else ""
     out = [f"class {loss.cls}(_Loss):", f'    r"""{_class_docstring(spec, loss)}"""', "",
            f"    _func = {loss.func!r}", f"    _default_reduction = {loss.default_reduction!r}",
-           f"    _options = {tuple(o.name for o in ctor)!r}", "",
-           "    def __init__(", "        self,", *[f"        {p}," for p in params], "    ):",
+           f"    _options = {tuple(o.name for o in ctor)!r}",
+           *[f"    _{o.name}: {_annotation(spec, o)}" for o in loss.scalar_options
+             if not o.per_call],
+           *[f"    {o.name}: {_annotation(spec, o)}" for o in ctor
+             if o.kind not in (spec.FLOAT, spec.INT, spec.BOOL)], "",
+           "    def __init__(", "        self,", *[f"        {p}," for p in params],
+           "    ) -> None:",
            f"        self._set_reduction(reduction{legacy})"]
     out += [f"        self.{o.name} = {o.name}" for o in ctor]
     for opt in loss.scalar_options:
@@ -161,23 +167,27 @@ def _class(spec, loss):
     scalars = {o.name: f"self._{o.name}" for o in loss.scalar_options}
     per_call = [o for o in loss.options if o.per_call]
     if per_call:
-        kw = ", ".join(f"{o.name}={o.default!r}" for o in per_call)
         pass_on = ", ".join(f"{o.name}={o.name}" for o in per_call)
         checks = []
         for o in per_call:
             if o.kind == spec.BOOL:
                 checks += [f"        if {o.name} is not False:",
                            f"            {o.name} = {_check(spec, o, o.name)}"]
-        out += ["", "    def forward(self, input, target, *, " + kw + "):",
+        kw_typed = ", ".join(f"{o.name}: {_annotation(spec, o)} = {o.default!r}"
+                             for o in per_call)
+        out += ["", "    def forward(self, input: ArrayLike, target: ArrayLike, *, "
+                + kw_typed + ") -> Any:",
                 '        """The loss (see the function for the keyword arguments)."""',
                 *checks, f"        return self._run(input, target, {pass_on})", "",
                 "    __call__ = forward", "",
-                "    def loss_and_grad(self, input, target, out=None, *, " + kw + "):",
+                "    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,",
+                "                      out: NDArray[np.float32] | None = None, *, "
+                + kw_typed + ") -> Any:",
                 '        """(loss, d loss / d input) from one fused pass (more with the '
                 'keyword arguments)."""', *checks,
                 f"        return self._run(input, target, grad=True, out=out,\n"
                 f"                         {pass_on})"]
-    out += ["", "    def _run(self, input, target, **mode):",
+    out += ["", "    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:",
             "        return " + _runner_call(spec, loss, scalars, "self._code",
                                              weights_prefix="self.", indent="            ",
                                              args=("input", "target"))]
@@ -187,7 +197,7 @@ def _class(spec, loss):
 def api(spec, banner, binding_params):
     del binding_params  # the runner's argument order follows the declaration
     names = [x for loss in spec.LOSSES for x in (loss.func, loss.cls)]
-    head = [f'"""The public losses of fastloss: functions and classes.',
+    head = ['"""The public losses of fastloss: functions and classes.',
             "",
             f"{banner}",
             "Edit the declarations in fastloss/_spec/ (and tools/codegen_api.py for the",

@@ -199,9 +199,8 @@ def table(summary):
                  "val_accuracy_imbalanced counts its validation examples at that rate. "
                  f"binary: digit {s['binary']['positive_digit']} vs the rest)")
     lines.append("")
-    lines.append("lessons (seed %d%s):" % (s["settings"]["seed"],
-                                            f"; held in k of {n_seeds} seeds" if n_seeds > 1
-                                            else ""))
+    held = f"; held in k of {n_seeds} seeds" if n_seeds > 1 else ""
+    lines.append(f"lessons (seed {s['settings']['seed']:d}{held}):")
     for d in s["lesson_details"].values():
         mark = "yes" if d["holds"] else "NO "
         seeds = f"  ({d['seeds_held']}/{d['seeds']} seeds)" if n_seeds > 1 else ""

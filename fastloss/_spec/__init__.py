@@ -26,7 +26,7 @@ before the extension exists), only the standard library.
 """
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional
 
 # Option kinds.
 FLOAT = "float"             # a real scalar, rounded to float32, finite, in [low, high]
@@ -103,9 +103,9 @@ class Loss:
     cls: str
     torch: str
     family: str
-    signature: Tuple[str, ...]
-    options: Tuple[Option, ...] = ()
-    inputs: Tuple[str, ...] = ("input", "target")
+    signature: tuple[str, ...]
+    options: tuple[Option, ...] = ()
+    inputs: tuple[str, ...] = ("input", "target")
     default_reduction: str = "mean"
     mean: str = MEAN_ELEMENTS
     c_header: str = ""

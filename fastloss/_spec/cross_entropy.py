@@ -5,8 +5,18 @@ with a hand-written options struct, ``fl_ce_options`` in src/fastloss.h;
 this declaration drives its Python signature, argument checks and docs.
 """
 
-from . import (BOOL, BUFFER, CLASS_WEIGHT, CROSS_ENTROPY, FLOAT, INT, KEYWORD_ONLY,
-               MEAN_KEPT_WEIGHT, Loss, Option)
+from . import (
+               BOOL,
+               BUFFER,
+               CLASS_WEIGHT,
+               CROSS_ENTROPY,
+               FLOAT,
+               INT,
+               KEYWORD_ONLY,
+               MEAN_KEPT_WEIGHT,
+               Loss,
+               Option,
+)
 
 CROSS_ENTROPY_LOSS = Loss(
     name="cross_entropy",
@@ -17,8 +27,8 @@ CROSS_ENTROPY_LOSS = Loss(
     signature=("weight", "size_average", "ignore_index", "reduce", "reduction",
                "label_smoothing", KEYWORD_ONLY, "z_loss", "lse_out", "return_correct"),
     options=(
-        Option("weight", CLASS_WEIGHT, None, c_type=None, type_doc="array_like, shape (C,), optional",
-               doc="Finite class weights."),
+        Option("weight", CLASS_WEIGHT, None, c_type=None,
+               type_doc="array_like, shape (C,), optional", doc="Finite class weights."),
         Option("ignore_index", INT, -100, c_type=None, type_doc="int, default -100",
                doc="Targets equal to it contribute nothing and are left out of the mean."),
         Option("label_smoothing", FLOAT, 0.0, low=0.0, high=1.0, c_type=None,

@@ -239,7 +239,7 @@ def _torch_compile(w, mode, n):
     return Runner(fn, lambda: _torch_threads(torch, n))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jax_functions(loss):
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
