@@ -16,6 +16,8 @@ from . import _validate as _v
 from ._base import Loss as _Loss
 from ._base import option as _option
 
+_SLOW = _core.SLOW
+
 __all__ = [
     'cross_entropy',
     'CrossEntropyLoss',
@@ -120,6 +122,10 @@ def cross_entropy(
     z_loss = _v.real_scalar(z_loss, "z_loss", 0.0, None)
     if return_correct is not False:
         return_correct = _v.flag(return_correct, "return_correct")
+    if weight is None and lse_out is None and return_correct is False:
+        r = _core.cross_entropy_fast(input, target, ignore_index, label_smoothing, z_loss, code, None, 0, None)
+        if r is not _SLOW:
+            return r
     return _run.cross_entropy(
         input, target, weight, ignore_index, code,
         label_smoothing, z_loss, lse_out=lse_out, return_correct=return_correct)
@@ -170,20 +176,37 @@ class CrossEntropyLoss(_Loss):
         'z_loss', lambda value: _v.real_scalar(value, "z_loss", 0.0, None))
 
     def forward(self, input: ArrayLike, target: ArrayLike, *, lse_out: NDArray[np.float32] | None = None, return_correct: bool = False) -> Any:
-        """The loss (see the function for the keyword arguments)."""
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
         if return_correct is not False:
             return_correct = _v.flag(return_correct, "return_correct")
+        if self.weight is None and lse_out is None and return_correct is False:
+            r = _core.cross_entropy_fast(input, target, self._ignore_index, self._label_smoothing, self._z_loss, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
         return self._run(input, target, lse_out=lse_out, return_correct=return_correct)
 
     __call__ = forward
 
     def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
                       out: NDArray[np.float32] | None = None, *, lse_out: NDArray[np.float32] | None = None, return_correct: bool = False) -> Any:
-        """(loss, d loss / d input) from one fused pass (more with the keyword arguments)."""
+        """(loss, d loss / d input) from one fused pass over the input."""
         if return_correct is not False:
             return_correct = _v.flag(return_correct, "return_correct")
-        return self._run(input, target, grad=True, out=out,
-                         lse_out=lse_out, return_correct=return_correct)
+        if self.weight is None and lse_out is None and return_correct is False:
+            r = _core.cross_entropy_fast(input, target, self._ignore_index, self._label_smoothing, self._z_loss, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out, lse_out=lse_out, return_correct=return_correct)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.cross_entropy_fast(input, target, self._ignore_index, self._label_smoothing, self._z_loss, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.cross_entropy(
@@ -234,6 +257,10 @@ def binary_cross_entropy_with_logits(
         A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
     """
     _, code = _v.reduction(reduction, size_average, reduce)
+    if weight is None and pos_weight is None:
+        r = _core.bce_with_logits_fast(input, target, code, None, 0, None)
+        if r is not _SLOW:
+            return r
     return _run.elementwise(
         _core.bce_with_logits, ('input', 'target', 'weight', 'pos_weight'), input, target, code,
         (), (weight, pos_weight))
@@ -266,6 +293,35 @@ class BCEWithLogitsLoss(_Loss):
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
         self.pos_weight = pos_weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None and self.pos_weight is None:
+            r = _core.bce_with_logits_fast(input, target, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None and self.pos_weight is None:
+            r = _core.bce_with_logits_fast(input, target, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None and self.pos_weight is None:
+            r = _core.bce_with_logits_fast(input, target, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
@@ -316,6 +372,9 @@ def sigmoid_focal_loss(
     _, code = _v.reduction(reduction)
     alpha = _v.real_scalar(alpha, "alpha", None, None)
     gamma = _v.real_scalar(gamma, "gamma", 0.0, None)
+    r = _core.sigmoid_focal_fast(inputs, targets, alpha, gamma, code, None, 0, None)
+    if r is not _SLOW:
+        return r
     return _run.elementwise(
         _core.sigmoid_focal, ('inputs', 'targets'), inputs, targets, code,
         (alpha, gamma), ())
@@ -352,6 +411,32 @@ class SigmoidFocalLoss(_Loss):
 
     gamma = _option(
         'gamma', lambda value: _v.real_scalar(value, "gamma", 0.0, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.sigmoid_focal_fast(input, target, self._alpha, self._gamma, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.sigmoid_focal_fast(input, target, self._alpha, self._gamma, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.sigmoid_focal_fast(input, target, self._alpha, self._gamma, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
@@ -397,6 +482,10 @@ def mse_loss(
         A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
     """
     _, code = _v.reduction(reduction, size_average, reduce)
+    if weight is None:
+        r = _core.mse_fast(input, target, code, None, 0, None)
+        if r is not _SLOW:
+            return r
     return _run.elementwise(
         _core.mse, ('input', 'target', 'weight'), input, target, code,
         (), (weight,))
@@ -426,6 +515,35 @@ class MSELoss(_Loss):
     ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None:
+            r = _core.mse_fast(input, target, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None:
+            r = _core.mse_fast(input, target, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.mse_fast(input, target, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
@@ -471,6 +589,10 @@ def l1_loss(
         A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
     """
     _, code = _v.reduction(reduction, size_average, reduce)
+    if weight is None:
+        r = _core.l1_fast(input, target, code, None, 0, None)
+        if r is not _SLOW:
+            return r
     return _run.elementwise(
         _core.l1, ('input', 'target', 'weight'), input, target, code,
         (), (weight,))
@@ -500,6 +622,35 @@ class L1Loss(_Loss):
     ) -> None:
         self._set_reduction(reduction, size_average, reduce)
         self.weight = weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None:
+            r = _core.l1_fast(input, target, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None:
+            r = _core.l1_fast(input, target, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.l1_fast(input, target, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
@@ -545,6 +696,10 @@ def huber_loss(
     """
     _, code = _v.reduction(reduction)
     delta = _v.positive_scalar(delta, "delta")
+    if weight is None:
+        r = _core.huber_fast(input, target, delta, code, None, 0, None)
+        if r is not _SLOW:
+            return r
     return _run.elementwise(
         _core.huber, ('input', 'target', 'weight'), input, target, code,
         (delta,), (weight,))
@@ -578,6 +733,35 @@ class HuberLoss(_Loss):
 
     delta = _option(
         'delta', lambda value: _v.positive_scalar(value, "delta"))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None:
+            r = _core.huber_fast(input, target, self._delta, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None:
+            r = _core.huber_fast(input, target, self._delta, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.huber_fast(input, target, self._delta, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(
@@ -622,6 +806,9 @@ def smooth_l1_loss(
     """
     _, code = _v.reduction(reduction, size_average, reduce)
     beta = _v.real_scalar(beta, "beta", 0.0, None)
+    r = _core.smooth_l1_fast(input, target, beta, code, None, 0, None)
+    if r is not _SLOW:
+        return r
     return _run.elementwise(
         _core.smooth_l1, ('input', 'target'), input, target, code,
         (beta,), ())
@@ -654,6 +841,32 @@ class SmoothL1Loss(_Loss):
 
     beta = _option(
         'beta', lambda value: _v.real_scalar(value, "beta", 0.0, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.smooth_l1_fast(input, target, self._beta, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.smooth_l1_fast(input, target, self._beta, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.smooth_l1_fast(input, target, self._beta, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.elementwise(

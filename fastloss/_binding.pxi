@@ -62,6 +62,34 @@ def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos
     return reduced if reduction != 0 else None
 
 
+def bce_with_logits_fast(x, y, int reduction, grad_out, int mode, grad_output):
+    """fl_bce_with_logits_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_bce_with_logits_options opts
+    opts.weight.w = NULL
+    opts.weight.period = 0
+    opts.pos_weight.w = NULL
+    opts.pos_weight.period = 0
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_bce_with_logits_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_bce_with_logits_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
 def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scale, grad_per_sample,
                   loss_out, grad_out, int n_threads):
     """fl_sigmoid_focal_f32 on C-contiguous float32 arrays; the reduced loss or None."""
@@ -80,6 +108,33 @@ def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scal
         status = fl_sigmoid_focal_f32(px, py, n, &opts, &out, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
+
+
+def sigmoid_focal_fast(x, y, float alpha, float gamma, int reduction, grad_out, int mode,
+                       grad_output):
+    """fl_sigmoid_focal_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_sigmoid_focal_options opts
+    opts.alpha = alpha
+    opts.gamma = gamma
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_sigmoid_focal_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_sigmoid_focal_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
 
 
 def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample,
@@ -103,6 +158,32 @@ def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gr
     return reduced if reduction != 0 else None
 
 
+def mse_fast(x, y, int reduction, grad_out, int mode, grad_output):
+    """fl_mse_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_mse_options opts
+    opts.weight.w = NULL
+    opts.weight.period = 0
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_mse_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_mse_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
 def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample,
        loss_out, grad_out, int n_threads):
     """fl_l1_f32 on C-contiguous float32 arrays; the reduced loss or None."""
@@ -122,6 +203,32 @@ def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gra
         status = fl_l1_f32(px, py, n, &opts, &out, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
+
+
+def l1_fast(x, y, int reduction, grad_out, int mode, grad_output):
+    """fl_l1_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_l1_options opts
+    opts.weight.w = NULL
+    opts.weight.period = 0
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
 
 
 def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float grad_scale,
@@ -146,6 +253,33 @@ def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float
     return reduced if reduction != 0 else None
 
 
+def huber_fast(x, y, float delta, int reduction, grad_out, int mode, grad_output):
+    """fl_huber_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_huber_options opts
+    opts.delta = delta
+    opts.weight.w = NULL
+    opts.weight.period = 0
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_huber_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_huber_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
 def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample, loss_out,
               grad_out, int n_threads):
     """fl_smooth_l1_f32 on C-contiguous float32 arrays; the reduced loss or None."""
@@ -163,3 +297,28 @@ def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample
         status = fl_smooth_l1_f32(px, py, n, &opts, &out, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
+
+
+def smooth_l1_fast(x, y, float beta, int reduction, grad_out, int mode, grad_output):
+    """fl_smooth_l1_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_smooth_l1_options opts
+    opts.beta = beta
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_smooth_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_smooth_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)

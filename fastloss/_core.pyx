@@ -3,7 +3,12 @@
 
 It only checks what the C relies on (dtype, contiguity, sizes, writeability),
 releases the GIL, calls C, and turns a status code into an exception. The
-Python layer (fastloss/_functional.py) validates user input and allocates outputs.
+Python layer (fastloss/_validate.py, _run.py) validates user input and
+allocates outputs. The elementwise bindings are generated (_binding.pxi).
+
+The fast paths (``*_fast``) take the common case of a call, check it here
+and reach C in a few hundred nanoseconds; for anything else they return
+SLOW and the caller takes the general path.
 """
 from libc.stdint cimport int8_t, int64_t
 
@@ -171,6 +176,177 @@ def cross_entropy_soft(x, y, int64_t n, int64_t c, int64_t d, weight, float labe
         status = fl_cross_entropy_soft_f32(px, py, n, c, d, &opts, &out, n_threads)
     _check_status(status)
     return reduced if reduction != 0 else None
+
+
+# ---------------------------------------------------------------------------
+# Fast paths.
+#
+# A call of the common kind (plain C-contiguous, aligned float32 arrays of
+# matching shapes, class targets in int64, no array options, a float upstream
+# gradient, an output that is new, the input itself, or overlaps nothing) is
+# checked here and handed to C. Anything else -- another dtype, layout or
+# shape, an option the fast path does not take, an output that overlaps an
+# input, or an error from C such as a class target out of range -- returns
+# SLOW, and the caller runs the general path (fastloss/_run.py), which
+# validates everything and raises the documented error. So a fast path accepts
+# a strict subset of the valid calls, computes exactly what the general path
+# computes (the same C entry point with the same arguments), and never raises.
+
+SLOW = object()
+
+# mode: what the call wants
+cdef enum:
+    _FORWARD = 0    # the loss
+    _FUSED = 1      # (loss, grad)
+    _BACKWARD = 2   # grad, times a scalar grad_output
+    # Below this many elements the C runs on the calling thread whatever the
+    # thread count (FL_PARALLEL_MIN_ELEMS), and holding the GIL costs less
+    # than releasing it.
+    _SERIAL_BELOW = 32768
+
+cdef object _thread_source = None
+
+
+def _set_thread_source(source):
+    """The callable giving the thread count for large calls (fastloss._threads)."""
+    global _thread_source
+    _thread_source = source
+
+
+cdef inline bint _plain_f32(object a):
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            and cnp.PyArray_ISALIGNED(arr))
+
+
+cdef inline bint _disjoint(cnp.ndarray a, cnp.ndarray b):
+    """The memory extents of two C-contiguous arrays do not meet."""
+    cdef char *a0 = <char *>cnp.PyArray_DATA(a)
+    cdef char *b0 = <char *>cnp.PyArray_DATA(b)
+    return (a0 + cnp.PyArray_NBYTES(a) <= b0) or (b0 + cnp.PyArray_NBYTES(b) <= a0)
+
+
+cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
+    cdef int nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_NDIM(b) != nd:
+        return False
+    cdef int k
+    for k in range(nd):
+        if cnp.PyArray_DIM(a, k) != cnp.PyArray_DIM(b, k):
+            return False
+    return True
+
+
+cdef struct _fast_call:
+    fl_outputs out
+    double reduced
+    int n_threads
+    bint release_gil
+
+
+cdef object _fast_begin(_fast_call *call, cnp.ndarray x, tuple others, int reduction,
+                        object grad_out, int mode, object grad_output, int per_sample_nd):
+    """Check the outputs of a fast call and fill `call`; returns (loss_out,
+    grad) (either may be None) or SLOW. `others`: the arrays the kernel reads
+    besides x; per_sample_nd: the 'none' loss has x's first that many dims."""
+    cdef int64_t size = cnp.PyArray_SIZE(x)
+    cdef cnp.ndarray g = None, lo = None, other
+    cdef float scale = 1.0
+    if reduction < 0 or reduction > 2 or size == 0:
+        return SLOW
+    if mode == _BACKWARD:
+        if type(grad_output) is not float:
+            return SLOW
+        scale = <float>(<double>grad_output)
+    if mode != _FORWARD:
+        if grad_out is None:
+            g = <cnp.ndarray>cnp.PyArray_EMPTY(
+                cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.NPY_FLOAT32, 0)
+        else:
+            if not _plain_f32(grad_out):
+                return SLOW
+            g = <cnp.ndarray>grad_out
+            if not _same_shape(g, x) or not cnp.PyArray_ISWRITEABLE(g):
+                return SLOW
+            if g is not x and not _disjoint(g, x):
+                return SLOW
+            for other in others:
+                if not _disjoint(g, other):
+                    return SLOW
+    if reduction == 0 and mode != _BACKWARD:
+        lo = <cnp.ndarray>cnp.PyArray_EMPTY(
+            per_sample_nd, cnp.PyArray_DIMS(x), cnp.NPY_FLOAT32, 0)
+    call.reduced = 0.0
+    call.out.reduction = reduction
+    call.out.grad_scale = scale
+    call.out.grad_per_sample = NULL
+    call.out.loss_out = <float *>cnp.PyArray_DATA(lo) if lo is not None else NULL
+    call.out.loss_reduced = &call.reduced if reduction != 0 and mode != _BACKWARD else NULL
+    call.out.grad_out = <float *>cnp.PyArray_DATA(g) if g is not None else NULL
+    call.release_gil = size >= _SERIAL_BELOW
+    call.n_threads = <int>_thread_source() if call.release_gil else 1
+    return (lo, g)
+
+
+cdef inline object _fast_end(int status, _fast_call *call, tuple bufs, int mode):
+    if status != FL_OK:
+        return SLOW
+    value = bufs[0] if call.out.reduction == 0 else call.reduced
+    if mode == _FORWARD:
+        return value
+    if mode == _FUSED:
+        return (value, bufs[1])
+    return bufs[1]
+
+
+def cross_entropy_fast(x, target, int64_t ignore_index, float label_smoothing, float z_loss,
+                       int reduction, grad_out, int mode, grad_output):
+    """Cross-entropy on (N, C) float32 logits and (N,) int64 targets, no class
+    weights, lse_out or correct count. Returns the result or SLOW."""
+    if not _plain_f32(x) or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    if type(target) is not cnp.ndarray:
+        return SLOW
+    cdef cnp.ndarray ta = <cnp.ndarray>target
+    cdef int64_t n = cnp.PyArray_DIM(xa, 0), c = cnp.PyArray_DIM(xa, 1)
+    if (cnp.PyArray_TYPE(ta) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(ta)
+            or not cnp.PyArray_ISALIGNED(ta) or cnp.PyArray_NDIM(ta) != 1
+            or cnp.PyArray_DIM(ta, 0) != n or c == 0):
+        return SLOW
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ta,), reduction, grad_out, mode, grad_output, 1)
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_ce_options opts
+    opts.weight = NULL
+    opts.ignore_index = ignore_index
+    opts.label_smoothing = label_smoothing
+    opts.z_loss = z_loss
+    opts.lse_out = NULL
+    opts.correct_out = NULL
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const int64_t *pt = <const int64_t *>cnp.PyArray_DATA(ta)
+    cdef int64_t bad = -1
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_cross_entropy_f32(px, pt, n, c, 1, &opts, &call.out, call.n_threads,
+                                          &bad)
+    else:
+        status = fl_cross_entropy_f32(px, pt, n, c, 1, &opts, &call.out, call.n_threads, &bad)
+    return _fast_end(status, &call, bufs, mode)
+
+
+cdef inline object _elementwise_fast_arrays(x, y):
+    """(x, y) as ndarrays when both are plain float32 arrays of one shape, else SLOW."""
+    if not _plain_f32(x) or not _plain_f32(y):
+        return SLOW
+    if not _same_shape(<cnp.ndarray>x, <cnp.ndarray>y):
+        return SLOW
+    return (x, y)
 
 
 include "_binding.pxi"

@@ -15,6 +15,9 @@ from . import _core
 from . import _validate as v
 from ._threads import get_num_threads
 
+# The fast bindings ask for the thread count only for calls big enough to use it.
+_core._set_thread_source(get_num_threads)
+
 
 def call(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape, *args):
     """Allocate outputs, call ``kernel(*args, reduction, grad_scale,

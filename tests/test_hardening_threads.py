@@ -198,8 +198,10 @@ def test_kernels_release_the_gil(monkeypatch):
                 inside["flag"] = False
         return wrapper
 
-    # every loss binding: cross-entropy's two and one per elementwise loss
-    for name in ("cross_entropy", "cross_entropy_soft") + tuple(c.name for c in REGISTRY):
+    # every loss binding: cross-entropy's two and one per elementwise loss,
+    # and their fast paths
+    names = ("cross_entropy", "cross_entropy_soft") + tuple(c.name for c in REGISTRY)
+    for name in names + tuple(n + "_fast" for n in names):
         if hasattr(_core, name):
             monkeypatch.setattr(_core, name, flagging(getattr(_core, name)))
 

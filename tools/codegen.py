@@ -206,7 +206,48 @@ def pxi(spec):
                 f"        status = fl_{loss.name}_f32(px, py, n, &opts, &out, n_threads)",
                 "    _check_status(status)",
                 "    return reduced if reduction != 0 else None"]
+        out += ["", ""] + _fast_binding(spec, loss)
     return "\n".join(out) + "\n"
+
+
+def fast_params(spec, loss):
+    """The fast binding's scalar parameters (its weights are always absent)."""
+    return [f"float {o.name}" for o in loss.c_options if o.kind == spec.FLOAT]
+
+
+def _fast_binding(spec, loss):
+    params = (["x", "y"] + fast_params(spec, loss)
+              + ["int reduction", "grad_out", "int mode", "grad_output"])
+    call = f"fl_{loss.name}_f32(px, py, n, &opts, &call.out, call.n_threads)"
+    out = _wrap_params(f"def {loss.name}_fast", params)
+    out += [f'    """fl_{loss.name}_f32 on plain float32 arrays of one shape, without '
+            'weights:',
+            '    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""',
+            "    if _elementwise_fast_arrays(x, y) is SLOW:",
+            "        return SLOW",
+            "    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y",
+            "    cdef _fast_call call",
+            "    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,",
+            "                       cnp.PyArray_NDIM(xa))",
+            "    if bufs is SLOW:",
+            "        return SLOW",
+            f"    cdef fl_{loss.name}_options opts"]
+    for opt in loss.c_options:
+        if opt.kind == spec.FLOAT:
+            out.append(f"    opts.{opt.name} = {opt.name}")
+        elif opt.kind == spec.WEIGHT:
+            out += [f"    opts.{opt.name}.w = NULL", f"    opts.{opt.name}.period = 0"]
+    out += ["    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)",
+            "    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)",
+            "    cdef int64_t n = cnp.PyArray_SIZE(xa)",
+            "    cdef int status",
+            "    if call.release_gil:",
+            "        with nogil:",
+            f"            status = {call}",
+            "    else:",
+            f"        status = {call}",
+            "    return _fast_end(status, &call, bufs, mode)"]
+    return out
 
 
 _PYI_HEAD = """\
@@ -230,6 +271,11 @@ def cross_entropy_soft(x: _F, y: _F, n: int, c: int, d: int, weight: _F | None,
                        reduction: int, grad_scale: float, grad_per_sample: _F | None,
                        loss_out: _F | None, grad_out: _F | None,
                        n_threads: int) -> float | None: ...
+SLOW: object
+def _set_thread_source(source: object) -> None: ...
+def cross_entropy_fast(x: object, target: object, ignore_index: int, label_smoothing: float,
+                       z_loss: float, reduction: int, grad_out: object, mode: int,
+                       grad_output: object) -> object: ...
 def openmp_enabled() -> bool: ...
 def omp_max_threads() -> int: ...
 def set_isa(name: str) -> None: ...
@@ -257,6 +303,10 @@ def pyi(spec):
         params += ["reduction: int", "grad_scale: float", "grad_per_sample: _F | None",
                    "loss_out: _F | None", "grad_out: _F | None", "n_threads: int"]
         out += _wrap_params(f"def {loss.name}", params, end=") -> float | None: ...")
+        fast = (["x: object", "y: object"]
+                + [p.split()[1] + ": float" for p in fast_params(spec, loss)]
+                + ["reduction: int", "grad_out: object", "mode: int", "grad_output: object"])
+        out += _wrap_params(f"def {loss.name}_fast", fast, end=") -> object: ...")
     return "\n".join(out) + "\n"
 
 

@@ -7,9 +7,14 @@ Called by tools/codegen.py (``api(spec, banner, binding_params)``). Per loss:
   (fastloss/_validate.py) and one call of its family's runner
   (fastloss/_run.py);
 * the class, with torch.nn's constructor, one validating property per
-  scalar option (so an attribute set later is checked too), and ``_run``,
-  the same runner call; the call protocol (``forward``, ``loss_and_grad``,
-  ``backward``) is fastloss/_base.py's.
+  scalar option (so an attribute set later is checked too), the call
+  protocol (``forward``, ``loss_and_grad``, ``backward``; see
+  fastloss/_base.py) and ``_run``, the same runner call.
+
+Every entry tries its loss's fast binding first (fastloss/_core.pyx: the
+common case, checked in the binding, in a few hundred nanoseconds) when no
+array option is given; the fast binding answers SLOW for anything else, and
+the runner then takes the call.
 """
 
 import textwrap
@@ -126,6 +131,37 @@ def _tuple(items):
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
+def _fast(spec, loss, scalars, code, x, y, out, mode, grad_output):
+    """The fast binding's call (see the fast paths in fastloss/_core.pyx)."""
+    if loss.family == spec.CROSS_ENTROPY:
+        args = [x, y, scalars["ignore_index"], scalars["label_smoothing"], scalars["z_loss"]]
+        name = "cross_entropy_fast"
+    else:
+        args = [x, y] + [scalars[o.name] for o in loss.c_options if o.kind == spec.FLOAT]
+        name = f"{loss.name}_fast"
+    return f"_core.{name}({', '.join(args + [code, out, mode, grad_output])})"
+
+
+def _fast_guard(spec, loss, prefix, per_call=False):
+    """When the fast path may run: no array option given (nor, for a call, a
+    per-call output or flag)."""
+    conds = [f"{prefix}{o.name} is None" for o in loss.options
+             if o.kind in (spec.WEIGHT, spec.CLASS_WEIGHT) and not o.per_call]
+    if per_call:
+        conds += [f"{o.name} is None" if o.kind == spec.BUFFER else f"{o.name} is False"
+                  for o in loss.options if o.per_call]
+    return " and ".join(conds)
+
+
+def _try_fast(guard, call, indent):
+    """Lines that return the fast path's result unless it says SLOW."""
+    body = [f"{indent}r = {call}", f"{indent}if r is not _SLOW:", f"{indent}    return r"]
+    if not guard:
+        return body
+    inner = [f"    {line}" for line in body]
+    return [f"{indent}if {guard}:"] + inner
+
+
 def _function(spec, loss):
     params = _params(spec, loss, inputs=True, per_call=True)
     returns = "Any" if loss.family == spec.CROSS_ENTROPY else "float | NDArray[np.float32]"
@@ -139,9 +175,52 @@ def _function(spec, loss):
         else:
             out.append(f"    {opt.name} = {_check(spec, opt, opt.name)}")
         scalars[opt.name] = opt.name
+    x, y = loss.inputs
+    out += _try_fast(_fast_guard(spec, loss, "", per_call=True),
+                     _fast(spec, loss, scalars, "code", x, y, "None", "0", "None"), "    ")
     out.append("    return " + _runner_call(spec, loss, scalars, "code", mode=None))
-    out[-1] = out[-1].replace("\n        ", "\n        ")
     return "\n".join(out)
+
+
+def _methods(spec, loss, scalars):
+    """forward / __call__ / loss_and_grad / backward, each trying the fast path."""
+    per_call = [o for o in loss.options if o.per_call]
+    kw_typed = "".join(f", {o.name}: {_annotation(spec, o)} = {o.default!r}" for o in per_call)
+    star = ", *" if per_call else ""
+    pass_on = "".join(f", {o.name}={o.name}" for o in per_call)
+    checks = []
+    for o in per_call:
+        if o.kind == spec.BOOL:
+            checks += [f"        if {o.name} is not False:",
+                       f"            {o.name} = {_check(spec, o, o.name)}"]
+    guard = _fast_guard(spec, loss, "self.", per_call=True)
+
+    def fast(out, mode, grad_output):
+        return _try_fast(guard, _fast(spec, loss, scalars, "self._code", "input", "target",
+                                      out, mode, grad_output), "        ")
+
+    return [
+        "", f"    def forward(self, input: ArrayLike, target: ArrayLike{star}{kw_typed}) -> Any:",
+        '        """The loss: a Python float for \'mean\'/\'sum\', a float32 array for '
+        '\'none\'."""',
+        *checks, *fast("None", "0", "None"),
+        f"        return self._run(input, target{pass_on})", "",
+        "    __call__ = forward", "",
+        "    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,",
+        f"                      out: NDArray[np.float32] | None = None{star}{kw_typed}) -> Any:",
+        '        """(loss, d loss / d input) from one fused pass over the input."""',
+        *checks, *fast("out", "1", "None"),
+        f"        return self._run(input, target, grad=True, out=out{pass_on})", "",
+        "    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,",
+        "                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:",
+        '        """d loss / d input times grad_output, without computing the loss."""',
+        *_try_fast(_fast_guard(spec, loss, "self."),
+                   _fast(spec, loss, scalars, "self._code", "input", "target", "out", "2",
+                         "grad_output"), "        "),
+        "        return self._run(input, target, loss=False, grad=True, "
+        "grad_output=grad_output,",
+        "                         out=out)",
+    ]
 
 
 def _class(spec, loss):
@@ -165,28 +244,7 @@ def _class(spec, loss):
         out += ["", f"    {opt.name} = _option(\n        {opt.name!r}, lambda value: "
                 f"{_check(spec, opt, 'value')})"]
     scalars = {o.name: f"self._{o.name}" for o in loss.scalar_options}
-    per_call = [o for o in loss.options if o.per_call]
-    if per_call:
-        pass_on = ", ".join(f"{o.name}={o.name}" for o in per_call)
-        checks = []
-        for o in per_call:
-            if o.kind == spec.BOOL:
-                checks += [f"        if {o.name} is not False:",
-                           f"            {o.name} = {_check(spec, o, o.name)}"]
-        kw_typed = ", ".join(f"{o.name}: {_annotation(spec, o)} = {o.default!r}"
-                             for o in per_call)
-        out += ["", "    def forward(self, input: ArrayLike, target: ArrayLike, *, "
-                + kw_typed + ") -> Any:",
-                '        """The loss (see the function for the keyword arguments)."""',
-                *checks, f"        return self._run(input, target, {pass_on})", "",
-                "    __call__ = forward", "",
-                "    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,",
-                "                      out: NDArray[np.float32] | None = None, *, "
-                + kw_typed + ") -> Any:",
-                '        """(loss, d loss / d input) from one fused pass (more with the '
-                'keyword arguments)."""', *checks,
-                f"        return self._run(input, target, grad=True, out=out,\n"
-                f"                         {pass_on})"]
+    out += _methods(spec, loss, scalars)
     out += ["", "    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:",
             "        return " + _runner_call(spec, loss, scalars, "self._code",
                                              weights_prefix="self.", indent="            ",
@@ -214,6 +272,8 @@ def api(spec, banner, binding_params):
             "from . import _validate as _v",
             "from ._base import Loss as _Loss",
             "from ._base import option as _option",
+            "",
+            "_SLOW = _core.SLOW",
             "",
             "__all__ = [", *[f"    {n!r}," for n in names], "]"]
     body = []
