@@ -253,6 +253,8 @@ def _fast_binding(spec, loss):
 _PYI_HEAD = """\
 # {banner}
 # Types of the binding fastloss/_core.pyx (private: fastloss/_run.py calls it).
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -275,7 +277,7 @@ SLOW: object
 def _set_thread_source(source: object) -> None: ...
 def cross_entropy_fast(x: object, target: object, ignore_index: int, label_smoothing: float,
                        z_loss: float, reduction: int, grad_out: object, mode: int,
-                       grad_output: object) -> object: ...
+                       grad_output: object) -> Any: ...
 def openmp_enabled() -> bool: ...
 def omp_max_threads() -> int: ...
 def set_isa(name: str) -> None: ...
@@ -306,7 +308,7 @@ def pyi(spec):
         fast = (["x: object", "y: object"]
                 + [p.split()[1] + ": float" for p in fast_params(spec, loss)]
                 + ["reduction: int", "grad_out: object", "mode: int", "grad_output: object"])
-        out += _wrap_params(f"def {loss.name}_fast", fast, end=") -> object: ...")
+        out += _wrap_params(f"def {loss.name}_fast", fast, end=") -> Any: ...")
     return "\n".join(out) + "\n"
 
 
