@@ -12,7 +12,7 @@ from . import _api
 from . import _core as _core
 from . import reference as reference
 from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
-from ._threads import get_num_threads, set_num_threads, threads
+from ._threads import get_num_threads, set_adaptive_threads, set_num_threads, threads
 from ._version import __version__
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",
+    "set_adaptive_threads",
     "threads",
     "isa",
     "show_config",

@@ -48,6 +48,10 @@ cdef extern from "fastloss.h" nogil:
                                   int n_threads)
     int fl_openmp_enabled()
     int fl_omp_max_threads()
+    void fl_set_adaptive_threads(int on)
+    int fl_thread_policy_update(double now, double work, double wait)
+    double fl_thread_policy_serial_until()
+    int fl_thread_policy_enabled()
     int fl_set_isa(const char *name)
     const char *fl_isa_name()
     int fl_isa_available(const char *name)
@@ -358,6 +362,26 @@ def openmp_enabled():
 
 def omp_max_threads():
     return fl_omp_max_threads()
+
+
+def set_adaptive_threads(bint on):
+    """Turn the contention rule on or off (src/runtime.c); resets its state."""
+    fl_set_adaptive_threads(on)
+
+
+def _thread_policy_update(double now, double work, double wait):
+    """Test hook: feed the contention rule one parallel call; True if it stalled."""
+    return bool(fl_thread_policy_update(now, work, wait))
+
+
+def _thread_policy_enabled():
+    """Whether the contention rule is on."""
+    return bool(fl_thread_policy_enabled())
+
+
+def _thread_policy_serial_until():
+    """Test hook: the omp_get_wtime() time until which calls run serially."""
+    return fl_thread_policy_serial_until()
 
 
 def set_isa(str name):

@@ -20,6 +20,15 @@ Three things decide how many threads a kernel runs on:
    'spawn' or 'forkserver' method to use several threads in them. LLVM's and
    Intel's runtimes reinitialise themselves after fork and are not restricted.
 
+4. Contention. On a busy machine a thread of the team may start a scheduler
+   time slice late, and a parallel call then takes many times its one-thread
+   time. The kernels notice it (the calling thread waited at the end of the
+   region longer than half the work it did) and run the following calls on the
+   calling thread for a while (50 ms, doubling per further stall up to 2 s),
+   then try the team again; a quiet machine keeps its threads.
+   ``set_adaptive_threads(False)`` (or ``FASTLOSS_ADAPTIVE_THREADS=0``) turns
+   that off.
+
 Results never depend on the thread count (every kernel reduces fixed blocks in
 a fixed order), so none of this changes a single bit of output.
 """
@@ -33,7 +42,7 @@ import warnings
 
 from . import _core
 
-__all__ = ["get_num_threads", "set_num_threads", "threads"]
+__all__ = ["get_num_threads", "set_num_threads", "threads", "set_adaptive_threads"]
 
 
 # --------------------------------------------------------------------------
@@ -277,3 +286,19 @@ def threads(n):
         yield
     finally:
         set_num_threads(previous)
+
+
+def set_adaptive_threads(on):
+    """Whether a parallel call that stalled on a busy machine sends the next
+    calls to one thread for a while (the default, True; see the module notes).
+    False: every call uses the threads it is given. Results do not depend on it."""
+    _core.set_adaptive_threads(flag_value(on))
+
+
+def flag_value(on):
+    if not isinstance(on, (bool, int)):
+        raise TypeError(f"on must be True or False, got {type(on).__name__}")
+    return bool(on)
+
+
+_core.set_adaptive_threads(os.environ.get("FASTLOSS_ADAPTIVE_THREADS", "1").strip() != "0")

@@ -159,6 +159,24 @@ int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t
  * in src/elementwise/<family>.h. */
 #include "generated/fl_losses.h"
 
+/*
+ * Threads under contention (runtime.c): a parallel call whose calling thread
+ * waited at the end longer than half its own work (another thread of the team
+ * started late) makes the next calls run on the calling thread for a while
+ * (50 ms, doubling per further stall up to 2 s). fl_set_adaptive_threads(0)
+ * turns this off (every call then uses the threads it is given) and forgets
+ * the past stalls.
+ * fl_thread_policy_update(now, work, wait) is the rule itself: it records one
+ * parallel call that ended at `now` (omp_get_wtime seconds) after the calling
+ * thread worked `work` seconds and then waited `wait`; returns 1 if it counted
+ * as stalled. fl_thread_policy_serial_until() is the time until which calls
+ * run serially. Results never depend on any of this.
+ */
+void fl_set_adaptive_threads(int on);
+int fl_thread_policy_update(double now, double work, double wait);
+double fl_thread_policy_serial_until(void);
+int fl_thread_policy_enabled(void);
+
 /* 1 when the library was compiled with OpenMP, 0 when it runs serially. */
 int fl_openmp_enabled(void);
 

@@ -30,6 +30,86 @@ int fl_omp_max_threads(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Threads under contention.
+ *
+ * A parallel region ends when every thread of its team has finished. On a
+ * busy machine (other processes, a DataLoader's workers) a team thread may
+ * wait a scheduler time slice -- milliseconds -- before it runs at all, and a
+ * call that takes half a millisecond on one thread then takes ten. So blocks
+ * are claimed dynamically (a thread that starts late simply does fewer; the
+ * partial sums are still added in block order), and the calling thread
+ * measures how long it waited: at the start of the region (libgomp starts a
+ * team only once every thread of its pool is back from the last one) and at
+ * the end (for the others to finish). A wait longer than half the work it did
+ * itself (plus FL_STALL_SLACK_S) marks the call as stalled: the calls that
+ * follow run on the calling thread alone for a while (FL_BACKOFF_MIN_S,
+ * doubled at each further stall up to FL_BACKOFF_MAX_S, reset by a parallel
+ * call that does not stall), and then try the team again. Under steady
+ * contention few calls pay for a stall and the others take their one-thread
+ * time; a quiet machine never stalls and keeps its threads. The thread count
+ * never changes a result, so neither does any of this.
+ * fl_set_adaptive_threads(0) turns it off (FASTLOSS_ADAPTIVE_THREADS=0). */
+
+#define FL_STALL_SLACK_S 50e-6
+#define FL_BACKOFF_MIN_S 0.05
+#define FL_BACKOFF_MAX_S 2.0
+
+static int fl_adaptive = 1;
+static double fl_serial_until = 0.0;     /* omp_get_wtime() before which calls run serially */
+static double fl_backoff = FL_BACKOFF_MIN_S;
+
+/* Relaxed atomic loads and stores: calls from several Python threads may race
+ * on this state, and any value each of them sees is a valid one. */
+#if defined(__GNUC__) || defined(__clang__)
+static double fl_load_d(const double *p)
+{
+    double v;
+    __atomic_load(p, &v, __ATOMIC_RELAXED);
+    return v;
+}
+static void fl_store_d(double *p, double v) { __atomic_store(p, &v, __ATOMIC_RELAXED); }
+static int fl_load_i(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static void fl_store_i(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+#else   /* aligned loads and stores of these sizes are atomic where fastloss runs */
+static double fl_load_d(const double *p) { return *(const volatile double *)p; }
+static void fl_store_d(double *p, double v) { *(volatile double *)p = v; }
+static int fl_load_i(const int *p) { return *(const volatile int *)p; }
+static void fl_store_i(int *p, int v) { *(volatile int *)p = v; }
+#endif
+
+void fl_set_adaptive_threads(int on)
+{
+    if (!on) {   /* off: and when it is turned on again, it starts afresh */
+        fl_store_d(&fl_serial_until, 0.0);
+        fl_store_d(&fl_backoff, FL_BACKOFF_MIN_S);
+    }
+    fl_store_i(&fl_adaptive, on ? 1 : 0);
+}
+
+int fl_thread_policy_update(double now, double work, double wait)
+{
+    if (wait > 0.5 * work + FL_STALL_SLACK_S) {
+        const double backoff = fl_load_d(&fl_backoff);
+        fl_store_d(&fl_serial_until, now + backoff);
+        fl_store_d(&fl_backoff,
+                   backoff * 2.0 < FL_BACKOFF_MAX_S ? backoff * 2.0 : FL_BACKOFF_MAX_S);
+        return 1;
+    }
+    fl_store_d(&fl_backoff, FL_BACKOFF_MIN_S);
+    return 0;
+}
+
+int fl_thread_policy_enabled(void)
+{
+    return fl_load_i(&fl_adaptive);
+}
+
+double fl_thread_policy_serial_until(void)
+{
+    return fl_load_d(&fl_serial_until);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Blocks.                                                                   */
 
 int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
@@ -45,12 +125,17 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
      * number of blocks. The runtime is not consulted when n_threads == 1 or the
      * input is small: such calls never touch OpenMP (fastloss/_threads.py relies
      * on that in a child forked from a process whose libgomp pool is running). */
-    int nt = 1;
+    int nt = 1, adaptive = 0;
+    double start = 0.0;
     if (n_threads > 1 && nblocks > 1 && work_elems >= FL_PARALLEL_MIN_ELEMS) {
-        const int omp_max = omp_get_max_threads();
-        nt = n_threads < omp_max ? n_threads : omp_max;
-        if ((int64_t)nt > nblocks)
-            nt = (int)nblocks;
+        adaptive = fl_load_i(&fl_adaptive);
+        start = adaptive ? omp_get_wtime() : 0.0;
+        if (!adaptive || start >= fl_load_d(&fl_serial_until)) {
+            const int omp_max = omp_get_max_threads();
+            nt = n_threads < omp_max ? n_threads : omp_max;
+            if ((int64_t)nt > nblocks)
+                nt = (int)nblocks;
+        }
     }
     if (nt > 1) {
         /* One partial per block, combined below in block order: the result does
@@ -62,10 +147,27 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
             free(bads);
             return FL_ERR_NOMEM;
         }
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t b = 0; b < nblocks; b++) {
-            bads[b] = -1;
-            partial[b] = fn(ctx, b, &bads[b]);
+        /* The calling thread (thread 0) notes when it starts its share and when
+         * it has no block left: the time before the first (a thread of the team
+         * not yet back in libgomp's pool) and after the second (a thread still
+         * running, or not yet started) is what contention costs the call. */
+        double caller_start = 0.0, caller_done = 0.0;
+        #pragma omp parallel num_threads(nt)
+        {
+            if (adaptive && omp_get_thread_num() == 0)
+                caller_start = omp_get_wtime();
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (int64_t b = 0; b < nblocks; b++) {
+                bads[b] = -1;
+                partial[b] = fn(ctx, b, &bads[b]);
+            }
+            if (adaptive && omp_get_thread_num() == 0)
+                caller_done = omp_get_wtime();
+        }
+        if (adaptive) {
+            const double end = omp_get_wtime();
+            fl_thread_policy_update(end, caller_done - caller_start,
+                                    (caller_start - start) + (end - caller_done));
         }
         for (int64_t b = 0; b < nblocks; b++) {
             sum += partial[b];

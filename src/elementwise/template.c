@@ -78,8 +78,9 @@ FL_INLINE float FL_CHUNK_OUT(const FL_K_T *o, const int mode, const fl_elem_ctx 
     float *lo = p->loss_out ? p->loss_out + j : NULL;
     float *go = p->grad_out ? p->grad_out + j : NULL;
     if (!go)
-        return lo ? FL_CHUNK(o, mode, x, y, m, sc, NULL, lo, NULL, w, a, 1, 0, 0, 0, has_w, has_a)
-                  : FL_CHUNK(o, mode, x, y, m, sc, NULL, NULL, NULL, w, a, 0, 1, 0, 0, has_w, has_a);
+        return lo
+            ? FL_CHUNK(o, mode, x, y, m, sc, NULL, lo, NULL, w, a, 1, 0, 0, 0, has_w, has_a)
+            : FL_CHUNK(o, mode, x, y, m, sc, NULL, NULL, NULL, w, a, 0, 1, 0, 0, has_w, has_a);
     if (p->grad_per_sample)
         return FL_CHUNK(o, mode, x, y, m, sc, p->grad_per_sample + j, NULL, go, w, a, 0, 0, 1, 1,
                         has_w, has_a);

@@ -16,7 +16,8 @@
     X(huber) \
     X(smooth_l1)
 
-/* binary_cross_entropy_with_logits (torch.nn.functional.binary_cross_entropy_with_logits); closed forms: src/elementwise/binary.h */
+/* binary_cross_entropy_with_logits (torch.nn.functional.binary_cross_entropy_with_logits),
+ * closed forms: src/elementwise/binary.h */
 typedef struct {
     fl_weight weight;  /* Finite weights broadcastable to the input's shape. */
     fl_weight pos_weight;  /* Finite weights of the positive term, broadcastable to the
@@ -25,7 +26,8 @@ typedef struct {
 int fl_bce_with_logits_f32(const float *input, const float *target, int64_t n,
     const fl_bce_with_logits_options *opts, const fl_outputs *out, int n_threads);
 
-/* sigmoid_focal_loss (torchvision.ops.sigmoid_focal_loss); closed forms: src/elementwise/binary.h */
+/* sigmoid_focal_loss (torchvision.ops.sigmoid_focal_loss),
+ * closed forms: src/elementwise/binary.h */
 typedef struct {
     float alpha;  /* Weight of the positive class; ``alpha < 0`` turns the
         weighting off. */
@@ -34,7 +36,8 @@ typedef struct {
 int fl_sigmoid_focal_f32(const float *input, const float *target, int64_t n,
     const fl_sigmoid_focal_options *opts, const fl_outputs *out, int n_threads);
 
-/* mse_loss (torch.nn.functional.mse_loss); closed forms: src/elementwise/regression.h */
+/* mse_loss (torch.nn.functional.mse_loss),
+ * closed forms: src/elementwise/regression.h */
 typedef struct {
     fl_weight weight;  /* Finite elementwise weights, broadcastable to the input's
         shape (PyTorch 2.13 requires exactly the input's shape). */
@@ -42,7 +45,8 @@ typedef struct {
 int fl_mse_f32(const float *input, const float *target, int64_t n,
     const fl_mse_options *opts, const fl_outputs *out, int n_threads);
 
-/* l1_loss (torch.nn.functional.l1_loss); closed forms: src/elementwise/regression.h */
+/* l1_loss (torch.nn.functional.l1_loss),
+ * closed forms: src/elementwise/regression.h */
 typedef struct {
     fl_weight weight;  /* Finite elementwise weights, broadcastable to the input's
         shape (PyTorch 2.13 requires exactly the input's shape). */
@@ -50,7 +54,8 @@ typedef struct {
 int fl_l1_f32(const float *input, const float *target, int64_t n,
     const fl_l1_options *opts, const fl_outputs *out, int n_threads);
 
-/* huber_loss (torch.nn.functional.huber_loss); closed forms: src/elementwise/regression.h */
+/* huber_loss (torch.nn.functional.huber_loss),
+ * closed forms: src/elementwise/regression.h */
 typedef struct {
     float delta;  /* Where the loss turns from quadratic to linear. */
     fl_weight weight;  /* Finite elementwise weights, broadcastable to the input's
@@ -59,7 +64,8 @@ typedef struct {
 int fl_huber_f32(const float *input, const float *target, int64_t n,
     const fl_huber_options *opts, const fl_outputs *out, int n_threads);
 
-/* smooth_l1_loss (torch.nn.functional.smooth_l1_loss); closed forms: src/elementwise/regression.h */
+/* smooth_l1_loss (torch.nn.functional.smooth_l1_loss),
+ * closed forms: src/elementwise/regression.h */
 typedef struct {
     float beta;  /* Where the loss turns from quadratic to linear; 0 is the L1
         loss. */
