@@ -16,9 +16,12 @@ or PyTorch's own error where PyTorch refuses the arguments:
 
 * other devices (CUDA, MPS, meta, ...) and sparse layouts;
 * float64, float16 and bfloat16 tensors, except under CPU autocast
-  (``torch.autocast("cpu", ...)``), where PyTorch computes all seven losses
-  in float32: there a float16/bfloat16 input (and target, weight) is cast to
-  float32, as autocast does, and the kernels run;
+  (``torch.autocast("cpu", ...)``), where PyTorch computes the six
+  torch.nn.functional losses in float32: there a float16/bfloat16 input
+  (and target, weight) is cast to float32, as autocast does, and the kernels
+  run. (torchvision's sigmoid focal loss is a chain of PyTorch operations that
+  autocast mostly runs in the half dtype: under autocast a half input runs
+  that chain.);
 * a target that requires grad; a regression weight (MSE, L1, Huber) that
   requires grad (PyTorch differentiates it); a cross-entropy or BCE weight
   (or pos_weight) that requires grad (PyTorch raises);
@@ -100,13 +103,13 @@ def _cpu(t):
     return isinstance(t, torch.Tensor) and t.is_cpu and t.layout == torch.strided
 
 
-def _f32(t):
+def _f32(t, autocast=True):
     """`t` as float32: itself, or under CPU autocast its float32 cast (what
     autocast does for these losses); None for any other dtype."""
     dtype = t.dtype
     if dtype is torch.float32:
         return t
-    if dtype in _HALF_TYPES and torch.is_autocast_enabled("cpu"):
+    if autocast and dtype in _HALF_TYPES and torch.is_autocast_enabled("cpu"):
         return t.float()
     return None
 
@@ -254,13 +257,13 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
 # --------------------------------------------------------------------------
 # Elementwise losses.
 
-def _elementwise_args(input, target, reduction):
+def _elementwise_args(input, target, reduction, autocast):
     """(x, y) for the kernel, or None."""
     if not (_cpu(input) and _cpu(target)) or target.requires_grad:
         return None
     if reduction not in _REDUCTIONS:
         return None
-    x, y = _f32(input), _f32(target)
+    x, y = _f32(input, autocast), _f32(target, autocast)
     if x is None or y is None or y.shape != x.shape:
         return None
     return x, y
@@ -273,7 +276,9 @@ def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights,
     tensors = [w for _, w, _ in weights]
     if not (compiling or _eager_ok(input, target, *tensors)):
         return torch_loss(input)
-    args = _elementwise_args(input, target, reduction)
+    # torchvision's focal loss is made of PyTorch operations, most of which
+    # autocast runs in the half dtype: that has no float32 equivalent to run.
+    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss")
     if args is None or None in scalars.values():
         return torch_loss(input)
     x, y = args
