@@ -11,7 +11,7 @@ pass over the memory at all. Because the buffer is a saved tensor
 
 Double backward (``create_graph=True``): the first-order gradient is
 recomputed with PyTorch's own loss from the input, so that its graph reaches
-the input. That is why ``ctx.source`` keeps a reference to the input (it is
+the input. That is why ``ctx.keep`` holds a reference to the input (it is
 not a ``save_for_backward`` tensor: the first-order backward never reads it,
 so an in-place change to the input after the forward does not make it fail);
 the first-order backward drops the reference, so it never outlives the
@@ -47,7 +47,7 @@ def loss_tensor(value):
     of 'mean'/'sum' (rounded to float32, PyTorch's dtype), or the per-sample
     float32 array of 'none' without a copy."""
     if type(value) is float:
-        return torch.full((), value, dtype=torch.float32)
+        return torch.scalar_tensor(value, dtype=torch.float32)
     return torch.from_numpy(value)
 
 
@@ -84,10 +84,14 @@ class _FusedLoss(torch.autograd.Function):
     """Loss and gradient from one kernel call; see the module notes."""
 
     @staticmethod
-    def forward(ctx, x, source, kernel, torch_loss, class_axis, overwrite):
-        # x: the float32 C-contiguous tensor the kernel reads. source: the
-        # caller's input (x itself, or what x was copied from); overwrite:
-        # write the gradient over x's memory.
+    def forward(ctx, x, spec):
+        # x: the float32 C-contiguous tensor the kernel reads (the only tensor
+        # argument: each tensor argument is an edge of the autograd graph,
+        # which costs in backward). spec: (source, kernel, torch_loss,
+        # class_axis, overwrite); source is the caller's input (x itself, or
+        # what x was cast or copied from), overwrite: write the gradient over
+        # x's memory.
+        source, kernel, torch_loss, class_axis, overwrite = spec
         x_np = x.numpy(force=True)   # x is CPU float32: a view, never a copy
         try:
             value, grad_np = kernel(x_np, x_np if overwrite else True)
@@ -105,19 +109,21 @@ class _FusedLoss(torch.autograd.Function):
             grad = torch.from_numpy(grad_np)
         ctx.save_for_backward(grad)
         ctx.class_axis = class_axis
-        ctx.torch_loss = torch_loss
-        ctx.user_overwrote = overwrite and x is source
-        ctx.source = source
-        ctx.source_version = source._version
+        # For double backward only; released by the first-order backward.
+        ctx.keep = (torch_loss, source, source._version, overwrite and x is source)
         return loss_tensor(value)
 
     @staticmethod
     def backward(ctx, go):
         if torch.is_grad_enabled():   # create_graph=True: PyTorch's graph
-            return (_recompute_grad(ctx, go),) + (None,) * 5
+            return _recompute_grad(ctx, go), None
         (grad,) = ctx.saved_tensors
-        ctx.source = ctx.torch_loss = None
-        return (scale_grad(grad, go, ctx.class_axis),) + (None,) * 5
+        ctx.keep = None
+        if go.dim() == 0:   # a reduced loss: the common case, inline
+            if go.item() == 1.0:
+                return grad, None
+            return grad * go, None
+        return scale_grad(grad, go, ctx.class_axis), None
 
 
 # torch.autograd.Function.apply in Python first binds default arguments and
@@ -130,23 +136,23 @@ _apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _FusedLoss)
 
 def _recompute_grad(ctx, go):
     """The input gradient with a graph (double backward), from PyTorch's loss."""
-    source = ctx.source
-    if ctx.user_overwrote:
-        raise RuntimeError(
-            "fastloss.torch: double backward (create_graph=True) needs the input, which "
-            "overwrite_input=True replaced with the gradient; call without overwrite_input")
-    if source is None:
+    if ctx.keep is None:
         raise RuntimeError(
             "fastloss.torch: double backward (create_graph=True) after a first-order "
             "backward of the same graph: the input reference was released by it; use "
             "create_graph=True in the first backward")
-    if source._version != ctx.source_version:
+    torch_loss, source, version, user_overwrote = ctx.keep
+    if user_overwrote:
+        raise RuntimeError(
+            "fastloss.torch: double backward (create_graph=True) needs the input, which "
+            "overwrite_input=True replaced with the gradient; call without overwrite_input")
+    if source._version != version:
         raise RuntimeError(
             "fastloss.torch: one of the variables needed for gradient computation (the "
             f"loss's input) has been modified by an inplace operation: it is at version "
-            f"{source._version}; expected version {ctx.source_version} instead")
+            f"{source._version}; expected version {version} instead")
     with torch.enable_grad():
-        loss = ctx.torch_loss(source)
+        loss = torch_loss(source)
         (grad,) = torch.autograd.grad(loss, source, go, create_graph=True)
     return grad
 
@@ -177,6 +183,6 @@ def fused_loss(input, x, kernel, torch_loss, class_axis, overwrite):
                            "requires grad (it would overwrite it with its own gradient); "
                            "it is meant for logits computed by the model")
     try:
-        return _apply(x, input, kernel, torch_loss, class_axis, overwrite or own)
+        return _apply(x, (input, kernel, torch_loss, class_axis, overwrite or own))
     except Refused:
         return torch_loss(input)

@@ -71,13 +71,17 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing, g
     the input's shape) targets; ``weight`` a float32 (C,) array or None.
     Returns (loss, grad) as :func:`_call` says."""
     if weight is None:
-        crit = _cached(("cross_entropy", ignore_index, reduction, label_smoothing),
-                       lambda: fastloss.CrossEntropyLoss(ignore_index=ignore_index,
-                                                         reduction=reduction,
-                                                         label_smoothing=label_smoothing))
+        key = (ignore_index, reduction, label_smoothing)
+        crit = _cache.get(key)
+        if crit is None:
+            crit = _cached(key, lambda: fastloss.CrossEntropyLoss(
+                ignore_index=ignore_index, reduction=reduction,
+                label_smoothing=label_smoothing))
     else:
         crit = fastloss.CrossEntropyLoss(weight=weight, ignore_index=ignore_index,
                                          reduction=reduction, label_smoothing=label_smoothing)
+    if grad is True:   # the common case first (see _call)
+        return crit.loss_and_grad(x, target)
     return _call(crit, x, target, grad)
 
 

@@ -80,27 +80,25 @@ _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _HALF_TYPES = (torch.float16, torch.bfloat16)
 _F32_MAX = 3.4028234663852886e38
 _F32_TINY = 1.1754943508222875e-38
-_is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor",
-                      lambda t: False)
+_STRIDED = torch.strided
 
 
 # --------------------------------------------------------------------------
 # What the kernels accept.
 
-def _eager_ok(*tensors):
-    """Plain strided CPU tensors outside torch.func transforms and forward AD
-    (None entries are skipped); checked in eager mode only."""
-    if torch.autograd.forward_ad._current_level >= 0 or \
-            torch._C._are_functorch_transforms_active():
-        return False
-    for t in tensors:
-        if t is not None and (type(t) not in _PLAIN_TYPES or _is_wrapped(t)):
-            return False
-    return True
+def _eager_ok():
+    """Not under a torch.func transform or forward-mode AD (eager mode only)."""
+    return torch.autograd.forward_ad._current_level < 0 and \
+        not torch._C._are_functorch_transforms_active()
+
+
+def _plain(t):
+    """A plain (not a subclass) strided CPU tensor, or None (eager mode only)."""
+    return t is None or (type(t) in _PLAIN_TYPES and t.is_cpu and t.layout is _STRIDED)
 
 
 def _cpu(t):
-    return isinstance(t, torch.Tensor) and t.is_cpu and t.layout == torch.strided
+    return isinstance(t, torch.Tensor) and t.is_cpu and t.layout is _STRIDED
 
 
 def _f32(t, autocast=True):
@@ -152,13 +150,6 @@ def _reduction_of(reduction, size_average, reduce):
     return reduction
 
 
-def _run(input, x, call_op, kernel, torch_loss, class_axis, overwrite):
-    """The loss, through the custom operator when compiling, else eagerly."""
-    if torch.compiler.is_compiling():
-        return call_op(x.requires_grad and torch.is_grad_enabled())[0]
-    return _autograd.fused_loss(input, x, kernel, torch_loss, class_axis, bool(overwrite))
-
-
 # --------------------------------------------------------------------------
 # Cross-entropy.
 
@@ -200,54 +191,81 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     Tensor
         0-d for 'mean' and 'sum'; per-sample shape for 'none'.
     """
-    reduction = _reduction_of(reduction, size_average, reduce)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction.legacy_get_string(size_average, reduce)
 
     def torch_loss(inp):
         return _F.cross_entropy(inp, target, weight, ignore_index=ignore_index,
                                 reduction=reduction, label_smoothing=label_smoothing)
 
-    compiling = torch.compiler.is_compiling()
-    if not (compiling or _eager_ok(input, target, weight)):
-        return torch_loss(input)
-    args = _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing)
+    if torch.compiler.is_compiling():
+        args = _cross_entropy_args(input, target, weight, ignore_index, reduction,
+                                   label_smoothing, True)
+        if args is None:
+            return torch_loss(input)
+        x, t, w, eps = args
+        need_grad = x.requires_grad and torch.is_grad_enabled()
+        return _ops.cross_entropy(x, t, w, ignore_index, reduction, eps, need_grad)[0]
+    args = None
+    if torch.autograd.forward_ad._current_level < 0 and \
+            not torch._C._are_functorch_transforms_active():   # _eager_ok(), inline
+        args = _cross_entropy_args(input, target, weight, ignore_index, reduction,
+                                   label_smoothing, False)
     if args is None:
         return torch_loss(input)
     x, t, w, eps = args
-    t_np = w_np = None
-    if not compiling:
-        t_np = _autograd.numpy_view(t if t.is_contiguous() else t.contiguous())
-        w_np = None if w is None else _autograd.numpy_view(w.contiguous())
+    t_np = (t if t.is_contiguous() else t.contiguous()).numpy()
+    w_np = None if w is None else w.contiguous().numpy()
 
-    def kernel(x_np, grad_np):
-        return _kernels.cross_entropy(x_np, t_np, w_np, ignore_index, reduction, eps, grad_np)
+    def kernel(x_np, grad):
+        return _kernels.cross_entropy(x_np, t_np, w_np, ignore_index, reduction, eps, grad)
 
-    def call_op(need_grad):
-        return _ops.cross_entropy(x, t, w, ignore_index, reduction, eps, need_grad)
-
-    return _run(input, x, call_op, kernel, torch_loss, x.dim() >= 2, overwrite_input)
+    return _autograd.fused_loss(input, x, kernel, torch_loss, x.dim() != 1,
+                                overwrite_input is True or bool(overwrite_input))
 
 
-def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing):
+def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_smoothing,
+                        compiling):
     """(x, target, weight, label_smoothing) for the kernel, or None."""
-    if not (_cpu(input) and _cpu(target)) or target.requires_grad:
-        return None
     if reduction not in _REDUCTIONS or type(ignore_index) is not int:
         return None
-    eps = _real(label_smoothing, 0.0, 1.0)
-    x = _f32(input)
-    if eps is None or x is None or x.dim() == 0:
+    if compiling:
+        if not (_cpu(input) and _cpu(target) and (weight is None or _cpu(weight))):
+            return None
+    elif not (type(input) in _PLAIN_TYPES and input.is_cpu and input.layout is _STRIDED
+              and type(target) in _PLAIN_TYPES and target.is_cpu
+              and target.layout is _STRIDED and _plain(weight)):
         return None
-    c = x.shape[0] if x.dim() == 1 else x.shape[1]
+    if target.requires_grad:
+        return None
+    eps = label_smoothing if type(label_smoothing) is float and \
+        0.0 <= label_smoothing <= 1.0 else _real(label_smoothing, 0.0, 1.0)
+    x = _f32(input)
+    if eps is None or x is None:
+        return None
+    shape = x.shape
+    ndim = len(shape)
+    if ndim == 0:
+        return None
+    c = shape[0] if ndim == 1 else shape[1]
     tdtype = target.dtype
     if tdtype is torch.int64 or tdtype is torch.uint8:
-        per_sample = () if x.dim() == 1 else (x.shape[0], *x.shape[2:])
-        if tuple(target.shape) != tuple(per_sample):
+        tshape = target.shape
+        if ndim == 2:   # the common case: (N, C) and (N,)
+            if len(tshape) != 1 or tshape[0] != shape[0]:
+                return None
+        elif ndim == 1:
+            if len(tshape) != 0:
+                return None
+        elif len(tshape) != ndim - 1 or tshape[0] != shape[0] or tshape[1:] != shape[2:]:
             return None
         t = target
     else:
         t = _f32(target)
-        if t is None or t.shape != x.shape or ignore_index != -100 or c == 0:
+        if t is None or t.shape != shape or ignore_index != -100 or c == 0:
             return None
+    if weight is None:
+        return x, t, None, eps
     ok, w = _weight(weight, (c,), exact=True)
     if not ok:
         return None
@@ -257,11 +275,16 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
 # --------------------------------------------------------------------------
 # Elementwise losses.
 
-def _elementwise_args(input, target, reduction, autocast):
+def _elementwise_args(input, target, reduction, autocast, compiling):
     """(x, y) for the kernel, or None."""
-    if not (_cpu(input) and _cpu(target)) or target.requires_grad:
-        return None
     if reduction not in _REDUCTIONS:
+        return None
+    if compiling:
+        if not (_cpu(input) and _cpu(target)):
+            return None
+    elif not (_plain(input) and _plain(target)):
+        return None
+    if target.requires_grad:
         return None
     x, y = _f32(input, autocast), _f32(target, autocast)
     if x is None or y is None or y.shape != x.shape:
@@ -271,32 +294,33 @@ def _elementwise_args(input, target, reduction, autocast):
 
 def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights, scalars):
     """The loss `name` with `weights`, (name, tensor, exact shape) triples,
-    and `scalars`, a dict of float options already checked."""
+    and `scalars`, a dict of float options already checked (None: refused)."""
     compiling = torch.compiler.is_compiling()
-    tensors = [w for _, w, _ in weights]
-    if not (compiling or _eager_ok(input, target, *tensors)):
+    if not compiling and not _eager_ok():
         return torch_loss(input)
     # torchvision's focal loss is made of PyTorch operations, most of which
     # autocast runs in the half dtype: that has no float32 equivalent to run.
-    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss")
+    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss", compiling)
     if args is None or None in scalars.values():
         return torch_loss(input)
     x, y = args
     ws = {}
     for key, w, exact in weights:
+        if w is not None and not compiling and not _plain(w):
+            return torch_loss(input)
         ok, ws[key] = _weight(w, x.shape, exact)
         if not ok:
             return torch_loss(input)
     if compiling:
         return _ops_call(name, x, y, reduction, ws, scalars,
                          x.requires_grad and torch.is_grad_enabled())
-    y_np = _autograd.numpy_view(y if y.is_contiguous() else y.contiguous())
+    y_np = (y if y.is_contiguous() else y.contiguous()).numpy()
     options = dict(scalars)
     for key, w in ws.items():
-        options[key] = None if w is None else _autograd.numpy_view(w.contiguous())
+        options[key] = None if w is None else w.contiguous().numpy()
 
-    def kernel(x_np, grad_np):
-        return _kernels.elementwise(name, x_np, y_np, reduction, options, grad_np)
+    def kernel(x_np, grad):
+        return _kernels.elementwise(name, x_np, y_np, reduction, options, grad)
 
     return _autograd.fused_loss(input, x, kernel, torch_loss, False, bool(overwrite))
 
