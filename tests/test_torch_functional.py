@@ -258,6 +258,41 @@ def test_backward_skips_the_scaling_when_grad_output_is_one():
     assert torch.equal(xt.grad, grad_1 * 64)
 
 
+def test_large_gradient_buffers_are_reused_only_when_free():
+    # (1024, 1024) float32 is 4 MiB: pooled (fastloss/torch/_autograd.py).
+    from fastloss.torch import _autograd
+
+    ft.empty_cache()
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 1024, (1024,), generator=g)
+    x1 = torch.randn(1024, 1024, generator=g, requires_grad=True)
+    x2 = torch.randn(1024, 1024, generator=g, requires_grad=True)
+    FT.cross_entropy(x1, t).backward()
+    kept = x1.grad                       # the caller keeps this gradient
+    kept_copy = kept.clone()
+    FT.cross_entropy(x2, t).backward()   # must not reuse kept's memory
+    assert x2.grad.data_ptr() != kept.data_ptr()
+    assert torch.equal(kept, kept_copy)
+    expected = x2.detach().clone().requires_grad_()
+    torch.nn.functional.cross_entropy(expected, t).backward()
+    assert_grad_close(x2.grad.numpy(), expected.grad.numpy(), rtol=RTOL)
+    # Once no tensor refers to a buffer it is handed out again: no new pages.
+    pointers = {kept.data_ptr(), x2.grad.data_ptr()}
+    del kept
+    x1.grad = x2.grad = None
+    FT.cross_entropy(x1, t).backward()
+    assert x1.grad.data_ptr() in pointers
+    assert torch.equal(x1.grad, kept_copy)   # same input, same bits
+    # A loss whose gradient is still saved for backward keeps its buffer too.
+    loss_a = FT.cross_entropy(x2, t)
+    loss_b = FT.cross_entropy(x2 * 1.0, t)
+    assert loss_a.grad_fn.saved_tensors[0].data_ptr() != \
+        loss_b.grad_fn.saved_tensors[0].data_ptr()
+    assert len(_autograd._pool) <= _autograd._POOL_SIZE
+    ft.empty_cache()
+    assert _autograd._pool == []
+
+
 # ---------------------------------------------------------------------------
 # overwrite_input=True: the gradient over the input's memory.
 
@@ -492,6 +527,7 @@ def test_import_fastloss_does_not_import_torch():
 
 def test_fastloss_torch_exports():
     assert set(ft.__all__) == {"CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
-                               "HuberLoss", "SmoothL1Loss", "SigmoidFocalLoss", "functional"}
+                               "HuberLoss", "SmoothL1Loss", "SigmoidFocalLoss", "functional",
+                               "empty_cache"}
     assert ft.functional is FT
     assert fastloss.torch is ft

@@ -32,11 +32,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from torch import nn
 
 from . import _kernels, functional
+from ._autograd import empty_cache
 
 _kernels.follow_torch_threads(torch.get_num_threads)
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss",
-           "SmoothL1Loss", "SigmoidFocalLoss", "functional"]
+           "SmoothL1Loss", "SigmoidFocalLoss", "functional", "empty_cache"]
 
 
 def _overwrite_repr(module, base):

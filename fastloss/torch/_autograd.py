@@ -25,9 +25,14 @@ dispatch costs hundreds of microseconds per eager call on torch 2.13, more
 than PyTorch's whole cross-entropy at (64, 10); this Function costs tens.)
 """
 
+import sys
+import threading
+
+import numpy as np
 import torch
 
-__all__ = ["Refused", "numpy_view", "loss_tensor", "scale_grad", "fused_loss"]
+__all__ = ["Refused", "numpy_view", "loss_tensor", "scale_grad", "fused_loss", "grad_buffer",
+           "empty_cache"]
 
 
 class Refused(Exception):
@@ -49,6 +54,52 @@ def loss_tensor(value):
     if type(value) is float:
         return torch.scalar_tensor(value, dtype=torch.float32)
     return torch.from_numpy(value)
+
+
+# --------------------------------------------------------------------------
+# Gradient buffers.
+#
+# A large gradient buffer costs more to allocate than the kernel takes to fill
+# it: malloc maps every large block afresh and the kernel then page-faults on
+# each page (about 65 ms for 256 MiB, i.e. (2048, 32768) float32, on the
+# development machine, where the fused kernel itself takes ~110 ms). PyTorch's
+# own cross-entropy pays that three times (log-softmax output, the zero-filled
+# NLL gradient, the input gradient). So buffers of at least _POOL_MIN_BYTES are
+# kept after use, up to _POOL_SIZE of them, and handed out again once no
+# tensor refers to them any more (their reference count says so): a training
+# loop whose loss sees the same shape every step faults its gradient buffer in
+# once. empty_cache() releases them. Smaller buffers are left to fastloss
+# (out=None), which also skips the overlap checks a caller's out= costs.
+
+_POOL_MIN_BYTES = 1 << 22   # 4 MiB: below this malloc reuses freed blocks anyway
+_POOL_SIZE = 2              # e.g. two losses of one step, or a step and its last batch
+_pool = []
+_pool_lock = threading.Lock()
+
+
+def grad_buffer(shape, numel):
+    """A float32 C-contiguous ndarray of `shape` for a gradient (from the
+    pool for large ones), or True for fastloss to allocate a small one."""
+    if numel * 4 < _POOL_MIN_BYTES:
+        return True
+    with _pool_lock:
+        for i in range(len(_pool)):
+            # free: referenced only by the pool list and getrefcount's argument
+            if _pool[i].size == numel and sys.getrefcount(_pool[i]) == 2:
+                return _pool[i].reshape(shape)
+        buf = np.empty(numel, np.float32)
+        if len(_pool) >= _POOL_SIZE:
+            del _pool[0]
+        _pool.append(buf)
+    return buf.reshape(shape)
+
+
+def empty_cache():
+    """Release the gradient buffers fastloss.torch keeps for reuse (see the
+    notes above ``grad_buffer``); buffers still in use are freed when their
+    tensors are."""
+    with _pool_lock:
+        _pool.clear()
 
 
 def _scalar(go):
@@ -94,7 +145,8 @@ class _FusedLoss(torch.autograd.Function):
         source, kernel, torch_loss, class_axis, overwrite = spec
         x_np = x.numpy(force=True)   # x is CPU float32: a view, never a copy
         try:
-            value, grad_np = kernel(x_np, x_np if overwrite else True)
+            value, grad_np = kernel(x_np, x_np if overwrite else
+                                    grad_buffer(x_np.shape, x_np.size))
         except (ValueError, TypeError) as exc:
             if overwrite and x is source:
                 raise   # the input may be partly overwritten: no fallback

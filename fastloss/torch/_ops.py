@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from . import _kernels
-from ._autograd import loss_tensor, numpy_view
+from ._autograd import grad_buffer, loss_tensor, numpy_view
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
            "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss"]
@@ -56,7 +56,8 @@ def _arr(t):
 def _run(input, need_grad, kernel):
     """(loss, grad) tensors from `kernel(x_np, True or None)` on `input`."""
     x = input.contiguous()
-    value, grad = kernel(numpy_view(x), True if need_grad else None)
+    x_np = numpy_view(x)
+    value, grad = kernel(x_np, grad_buffer(x_np.shape, x_np.size) if need_grad else None)
     return loss_tensor(value), torch.from_numpy(grad) if need_grad else x.new_empty((0,))
 
 
