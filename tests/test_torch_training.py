@@ -9,7 +9,7 @@ PyTorch's loss and with fastloss.torch's give the same per-step loss curve
 * a small regression (scikit-learn's bundled diabetes data) with MSE and Huber;
 * DistributedDataParallel: 2 processes, gloo on 127.0.0.1, against one
   process on the whole batch;
-* examples/torch_mlp.py runs as written.
+* examples/torch_mlp.py and the README's PyTorch training loop run as written.
 
 Both runs of a pair compute the same thing in float32 through different
 kernels, so their parameters drift apart by rounding only: the tolerance
@@ -229,3 +229,19 @@ def test_example_torch_mlp_runs():
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("test accuracy: "), proc.stdout
     assert float(last.split()[2]) >= 0.9, proc.stdout
+
+
+def test_readme_torch_example_runs():
+    readme = os.path.join(ROOT, "README.md")
+    if not os.path.exists(readme):
+        pytest.skip("README.md is not part of this installation (run from the repository)")
+    text = open(readme).read()
+    start, end = text.index("<!-- torch-example -->"), text.index("<!-- /torch-example -->")
+    code = "\n".join(line for line in text[start:end].splitlines()[1:]
+                     if not line.startswith("```"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("train accuracy "), proc.stdout
+    assert float(lines[-1].split()[-1]) >= 0.9, proc.stdout

@@ -16,6 +16,7 @@ for everything else (see that module's notes for the exact rules).
 
 Every module takes one more keyword-only argument, ``overwrite_input=False``
 (gradient over the input's memory; see fastloss.torch.functional).
+:func:`empty_cache` releases the large gradient buffers kept for reuse.
 
 Importing this module imports torch (``import fastloss`` alone never does)
 and registers the ``fastloss::`` custom operators; from then on fastloss's

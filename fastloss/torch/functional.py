@@ -60,10 +60,13 @@ torch.compile (custom operators may not write their inputs here).
 Threads: the kernels run on ``torch.get_num_threads()`` threads unless
 ``fastloss.set_num_threads`` / ``fastloss.threads`` set fastloss's own count.
 
-Per-call overhead, measured at (64, 10) on the 2-core development machine:
-see the README's PyTorch section and tools/bench_torch.py. What a
-lower-level entry into fastloss would save is written down in
-fastloss/torch/_kernels.py.
+Gradient buffers of 4 MiB or more are reused once no tensor refers to them
+(a fresh one costs page faults that can exceed the kernel's own time);
+``fastloss.torch.empty_cache()`` releases them.
+
+Speed: see the README's PyTorch section and tools/bench_torch.py. The
+per-call overhead at small sizes, and the lower-level entry into fastloss
+that would cut it, are written down in fastloss/torch/_kernels.py.
 """
 
 import torch
