@@ -33,7 +33,7 @@ from _registry import (
 torch = pytest.importorskip("torch")
 
 import fastloss.torch.functional as FT  # noqa: E402
-from _torch_util import functional, kernel_calls  # noqa: E402,F401
+from _torch_util import functional, kernel_calls, torch_raises_in_cxx  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -159,6 +159,7 @@ def test_regression_weight_that_requires_grad_runs_torch(case, kernel_calls):
     assert len(kernel_calls) == 0
 
 
+@torch_raises_in_cxx
 @pytest.mark.parametrize("case,key", [(CROSS_ENTROPY, "weight"), (BCE_WITH_LOGITS, "weight"),
                                       (BCE_WITH_LOGITS, "pos_weight")])
 def test_weight_that_requires_grad_raises_torchs_error(case, key, kernel_calls):
@@ -248,6 +249,7 @@ def test_non_finite_class_weight_runs_torch(kernel_calls):
     assert len(kernel_calls) == 1   # fastloss refused it (ValueError): PyTorch ran
 
 
+@torch_raises_in_cxx
 def test_ignore_index_with_probabilities_runs_torch(kernel_calls):
     xt, _ = _data(CROSS_ENTROPY, seed=10)
     p = torch.softmax(torch.randn(16, 5), 1)
@@ -258,27 +260,32 @@ def test_ignore_index_with_probabilities_runs_torch(kernel_calls):
     assert len(kernel_calls) == 0
 
 
+def _cxx(*args, id):
+    return pytest.param(*args, id=id, marks=torch_raises_in_cxx)
+
+
 @pytest.mark.parametrize("call,error,match", [
-    (lambda F, x, t, y: F.cross_entropy(x, t.int()), RuntimeError, "expected target dtype"),
-    (lambda F, x, t, y: F.cross_entropy(x, torch.full_like(t, 7)), IndexError,
-     "out of bounds"),
-    (lambda F, x, t, y: F.cross_entropy(x, t, reduction="avg"), ValueError,
-     "avg is not a valid value for reduction"),
-    (lambda F, x, t, y: F.cross_entropy(x, t, label_smoothing=2.0), RuntimeError,
-     "label_smoothing must be between 0.0 and 1.0"),
-    (lambda F, x, t, y: F.cross_entropy(x, t, weight=torch.ones(5, dtype=torch.float64)),
-     RuntimeError, "expected scalar type Float but found Double"),
-    (lambda F, x, t, y: F.cross_entropy(x, t, ignore_index=1.0), TypeError, "ignore_index"),
-    (lambda F, x, t, y: F.mse_loss(x, y, weight=torch.ones(5)), ValueError,
-     "Weights and input must have the same size"),
-    (lambda F, x, t, y: F.huber_loss(x, y, delta=0.0), RuntimeError,
-     "does not support non-positive values for delta"),
-    (lambda F, x, t, y: F.smooth_l1_loss(x, y, beta=-1.0), RuntimeError,
-     "does not support negative values for beta"),
-    (lambda F, x, t, y: F.binary_cross_entropy_with_logits(x, y[:, :2]), ValueError,
-     "Target size .* must be the same as input size"),
-], ids=["int32-target", "target-out-of-range", "reduction", "label-smoothing",
-        "float64-weight", "float-ignore-index", "weight-shape", "delta", "beta", "bce-shape"])
+    _cxx(lambda F, x, t, y: F.cross_entropy(x, t.int()), RuntimeError, "expected target dtype",
+         id="int32-target"),
+    _cxx(lambda F, x, t, y: F.cross_entropy(x, torch.full_like(t, 7)), IndexError,
+         "out of bounds", id="target-out-of-range"),
+    pytest.param(lambda F, x, t, y: F.cross_entropy(x, t, reduction="avg"), ValueError,
+                 "avg is not a valid value for reduction", id="reduction"),
+    _cxx(lambda F, x, t, y: F.cross_entropy(x, t, label_smoothing=2.0), RuntimeError,
+         "label_smoothing must be between 0.0 and 1.0", id="label-smoothing"),
+    _cxx(lambda F, x, t, y: F.cross_entropy(x, t, weight=torch.ones(5, dtype=torch.float64)),
+         RuntimeError, "expected scalar type Float but found Double", id="float64-weight"),
+    _cxx(lambda F, x, t, y: F.cross_entropy(x, t, ignore_index=1.0), TypeError, "ignore_index",
+         id="float-ignore-index"),
+    pytest.param(lambda F, x, t, y: F.mse_loss(x, y, weight=torch.ones(5)), ValueError,
+                 "Weights and input must have the same size", id="weight-shape"),
+    _cxx(lambda F, x, t, y: F.huber_loss(x, y, delta=0.0), RuntimeError,
+         "does not support non-positive values for delta", id="delta"),
+    _cxx(lambda F, x, t, y: F.smooth_l1_loss(x, y, beta=-1.0), RuntimeError,
+         "does not support negative values for beta", id="beta"),
+    pytest.param(lambda F, x, t, y: F.binary_cross_entropy_with_logits(x, y[:, :2]),
+                 ValueError, "Target size .* must be the same as input size", id="bce-shape"),
+])
 def test_refused_arguments_raise_torchs_error(call, error, match, kernel_calls):
     x, t = _data(CROSS_ENTROPY, seed=11)
     y = torch.rand(16, 5)
