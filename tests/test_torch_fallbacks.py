@@ -197,6 +197,7 @@ def test_double_backward_is_torchs(case, kernel_calls):
     _assert_equal(ours_hv, theirs_hv)
 
 
+@torch_raises_in_cxx
 def test_double_backward_after_input_changed_raises():
     xt, tt = _data(CROSS_ENTROPY, seed=6)
     x = xt.clone().requires_grad_()
@@ -240,6 +241,7 @@ def test_broadcast_target_runs_torch(kernel_calls):
     assert len(kernel_calls) == 0
 
 
+@torch_raises_in_cxx   # fastloss's refusal leaves autograd.Function.apply as an exception
 def test_non_finite_class_weight_runs_torch(kernel_calls):
     xt, tt = _data(CROSS_ENTROPY, seed=9)
     w = torch.tensor([1.0, float("inf"), 1.0, 2.0, 0.5])

@@ -139,7 +139,10 @@ def _real(v, low=None, high=None, positive=False):
     nonzero) in float32, as a float; None otherwise (PyTorch then decides)."""
     if type(v) is not float and type(v) is not int:
         return None
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:   # an int beyond float64
+        return None
     if not abs(v) <= _F32_MAX or (positive and not v >= _F32_TINY):
         return None
     if (low is not None and v < low) or (high is not None and v > high):
