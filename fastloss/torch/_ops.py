@@ -32,6 +32,19 @@ every backward (262 ms at (2048, 32768) when prototyping). Double backward
 through these operators is not supported (torch.compile does not support
 double backward either); the eager route does it with PyTorch's loss.
 
+Cost: the traced backward multiplies the saved gradient by the upstream
+gradient even when that is 1, an extra pass over an input-sized tensor plus
+its allocation (about 50 ms of ~150 ms for cross-entropy forward + backward at
+(2048, 32000) on the development machine; the eager route skips it). Tried
+and dropped: returning a token instead of the gradient and taking the
+gradient back from a side table in a backward operator (its output then
+aliases no input, so it could be the saved buffer itself). That breaks a
+second backward through one compiled graph (two losses of one graph
+backpropagated separately with retain_graph=True: AOTAutograd's single
+backward function consumes every loss's gradient at the first call), and
+handing the same buffer out twice is unsafe once a consumer writes into it
+(``zero_grad`` on a ``.grad`` that AccumulateGrad stole).
+
 Inputs are float32 CPU tensors; fastloss.torch.functional checks everything
 else before it calls an operator, and falls back to PyTorch otherwise.
 """
