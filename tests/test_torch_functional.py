@@ -259,6 +259,21 @@ def test_backward_skips_the_scaling_when_grad_output_is_one():
     assert torch.equal(xt.grad, grad_1 * 64)
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_retain_graph_backward_twice(scale):
+    # The saved gradient is never scaled in place: a second backward through
+    # the same graph gets the same gradient again.
+    x, t = CROSS_ENTROPY.make_data((64, 10), 20)
+    xt = torch.tensor(x, requires_grad=True)
+    loss = FT.cross_entropy(xt, torch.as_tensor(t)) * scale
+    loss.backward(retain_graph=True)
+    once = xt.grad.clone()
+    loss.backward()
+    assert torch.equal(xt.grad, once + once)
+    _, expected = torch_loss_and_grad(CROSS_ENTROPY, x, t, "mean", scale, dtype="float32")
+    assert_grad_close(once.numpy(), expected, rtol=RTOL)
+
+
 def test_large_gradient_buffers_are_reused_only_when_free():
     # (1024, 1024) float32 is 4 MiB: pooled (fastloss/torch/_autograd.py).
     from fastloss.torch import _autograd
