@@ -5,7 +5,9 @@ Three things decide how many threads a kernel runs on:
 1. fastloss's own setting, ``set_num_threads(n)`` / ``threads(n)``. The default
    is ``OMP_NUM_THREADS`` (its first level) when set, else the number of CPUs
    this process may use (its affinity mask and its cgroup's CPU quota), and
-   never more than that number of CPUs.
+   never more than that number of CPUs. Once ``fastloss.torch`` is imported,
+   the default is ``torch.get_num_threads()`` instead (read at every call),
+   until ``set_num_threads`` or ``threads`` sets fastloss's own count.
 2. The OpenMP runtime's own limit for the calling thread,
    ``omp_get_max_threads()``, which ``OMP_NUM_THREADS``, ``omp_set_num_threads``
    and threadpoolctl's ``threadpool_limits`` set. ``fl_run_blocks``
@@ -212,6 +214,11 @@ def openmp_runtime():
 _num_threads = _default_num_threads()
 # Set in a child forked from this process when the runtime cannot survive fork.
 _serial_after_fork = False
+# True once set_num_threads (or threads, while it lasts) chose the count.
+_explicit = False
+# A host library's thread count to follow while the count is not explicit: a
+# callable returning an int (fastloss.torch sets torch.get_num_threads), or None.
+_follow = None
 _warned_after_fork = False
 
 
@@ -240,8 +247,24 @@ def get_num_threads():
     OpenMP's own limit for the calling thread (``OMP_NUM_THREADS``,
     ``omp_set_num_threads``, threadpoolctl's ``threadpool_limits``) caps it
     further when smaller. One in a child forked from a process using GNU libgomp.
+    After ``import fastloss.torch``, and until this process calls
+    ``set_num_threads``, it is ``torch.get_num_threads()``.
     """
+    if _serial_after_fork:
+        return 1
+    if _follow is not None and not _explicit:
+        n = _follow()
+        return n if n >= 1 else 1
     return _num_threads
+
+
+def _follow_host_threads(source):
+    """Make the default thread count `source()` (a callable returning an int),
+    read at every call, until set_num_threads() is called. fastloss.torch
+    passes torch.get_num_threads, so that inside a PyTorch program fastloss
+    runs on torch's intra-op thread count unless told otherwise."""
+    global _follow
+    _follow = source
 
 
 _MAX_THREADS = 2**31 - 1   # the kernels take the thread count as a C int
@@ -258,7 +281,7 @@ def set_num_threads(n):
     RuntimeWarning (once) and fastloss stays on one thread: libgomp cannot
     start threads there (see the module notes).
     """
-    global _num_threads, _warned_after_fork
+    global _num_threads, _warned_after_fork, _explicit
     try:
         n = operator.index(n)
     except TypeError:
@@ -274,18 +297,21 @@ def set_num_threads(n):
                 "the 'spawn' or 'forkserver' method to use several)", RuntimeWarning,
                 stacklevel=2)
         n = 1
-    previous, _num_threads = _num_threads, n
+    previous = get_num_threads()
+    _num_threads, _explicit = n, True
     return previous
 
 
 @contextlib.contextmanager
 def threads(n):
     """Context manager: run the enclosed fastloss calls with `n` threads."""
-    previous = set_num_threads(n)
+    global _num_threads, _explicit
+    saved = _num_threads, _explicit
+    set_num_threads(n)
     try:
         yield
     finally:
-        set_num_threads(previous)
+        _num_threads, _explicit = saved
 
 
 def set_adaptive_threads(on):

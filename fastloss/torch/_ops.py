@@ -1,0 +1,234 @@
+"""fastloss's kernels as PyTorch custom operators, the route torch.compile traces.
+
+One operator per loss under the ``fastloss::`` namespace, each registered with
+``torch.library.custom_op`` (CPU only), a fake (meta) implementation for
+tracing (``register_fake``) and its autograd formula (``register_autograd``):
+
+* ``fastloss::cross_entropy(Tensor input, Tensor target, Tensor? weight,
+  int ignore_index, str reduction, float label_smoothing, bool need_grad)``
+* ``fastloss::binary_cross_entropy_with_logits(Tensor input, Tensor target,
+  Tensor? weight, Tensor? pos_weight, str reduction, bool need_grad)``
+* ``fastloss::mse_loss`` / ``fastloss::l1_loss(Tensor input, Tensor target,
+  Tensor? weight, str reduction, bool need_grad)``
+* ``fastloss::huber_loss(Tensor input, Tensor target, Tensor? weight,
+  str reduction, float delta, bool need_grad)``
+* ``fastloss::smooth_l1_loss(Tensor input, Tensor target, str reduction,
+  float beta, bool need_grad)``
+* ``fastloss::sigmoid_focal_loss(Tensor inputs, Tensor targets, float alpha,
+  float gamma, str reduction, bool need_grad)``
+
+Each returns ``(loss, grad)``: the loss (0-d for 'mean'/'sum', per-sample for
+'none') and, from the same kernel call, d(loss)/d(input) (for 'none', of the
+sum of the per-sample losses) as a new float32 contiguous tensor, or an empty
+(0,) tensor when ``need_grad`` is False. Both are new tensors: a custom
+operator's output may not alias its input, so there is no in-place variant
+here (``overwrite_input`` has no effect under torch.compile).
+
+The autograd formula saves only ``grad`` and multiplies it by the upstream
+gradient (broadcast along the class axis for cross-entropy's per-sample
+loss). ``grad`` is marked non-differentiable and ``set_materialize_grads(False)``
+keeps autograd from zero-filling an input-sized upstream gradient for it on
+every backward (262 ms at (2048, 32768) when prototyping). Double backward
+through these operators is not supported (torch.compile does not support
+double backward either); the eager route does it with PyTorch's loss.
+
+Cost: the traced backward multiplies the saved gradient by the upstream
+gradient even when that is 1, an extra pass over an input-sized tensor plus
+its allocation (about 50 ms of ~150 ms for cross-entropy forward + backward at
+(2048, 32000) on the development machine; the eager route skips it). Tried
+and dropped: returning a token instead of the gradient and taking the
+gradient back from a side table in a backward operator (its output then
+aliases no input, so it could be the saved buffer itself). That breaks a
+second backward through one compiled graph (two losses of one graph
+backpropagated separately with retain_graph=True: AOTAutograd's single
+backward function consumes every loss's gradient at the first call), and
+handing the same buffer out twice is unsafe once a consumer writes into it
+(``zero_grad`` on a ``.grad`` that AccumulateGrad stole).
+
+Inputs are float32 CPU tensors; fastloss.torch.functional checks everything
+else before it calls an operator, and falls back to PyTorch otherwise.
+"""
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _kernels
+from ._autograd import grad_buffer, loss_tensor, numpy_view
+
+__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss"]
+
+
+def _arr(t):
+    """A NumPy view of an optional tensor argument (C-contiguous first)."""
+    return None if t is None else numpy_view(t.contiguous())
+
+
+def _run(input, need_grad, kernel):
+    """(loss, grad) tensors from `kernel(x_np, True or None)` on `input`."""
+    x = input.contiguous()
+    x_np = numpy_view(x)
+    value, grad = kernel(x_np, grad_buffer(x_np.shape, x_np.size) if need_grad else None)
+    return loss_tensor(value), torch.from_numpy(grad) if need_grad else x.new_empty((0,))
+
+
+def _fake(input, need_grad, loss_shape):
+    return input.new_empty(loss_shape), input.new_empty(input.shape if need_grad else (0,))
+
+
+def _ce_per_sample_shape(input):
+    return () if input.dim() == 1 else (input.shape[0], *input.shape[2:])
+
+
+def _register_autograd(op, n_inputs, reduction_index, class_axis):
+    """Backward of `op`: the saved gradient times the upstream gradient.
+    `class_axis(input)`: the per-sample loss lacks the input's axis 1."""
+
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(grad)
+        ctx.broadcast = inputs[reduction_index] == "none" and class_axis(inputs[0])
+
+    def backward(ctx, d_loss, d_grad):
+        (grad,) = ctx.saved_tensors
+        if grad.numel() == 0 and d_loss.numel() != 0:
+            raise RuntimeError("fastloss: backward through an operator called with "
+                               "need_grad=False")
+        if ctx.broadcast:
+            d_loss = d_loss.unsqueeze(1)
+        return (grad * d_loss,) + (None,) * (n_inputs - 1)
+
+    op.register_autograd(backward, setup_context=setup_context)
+
+
+# --------------------------------------------------------------------------
+# Cross-entropy.
+
+@torch.library.custom_op("fastloss::cross_entropy", mutates_args=(), device_types="cpu")
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+                  reduction: str, label_smoothing: float,
+                  need_grad: bool) -> Tuple[Tensor, Tensor]:
+    t, w = numpy_view(target.contiguous()), _arr(weight)
+    return _run(input, need_grad, lambda x, g: _kernels.cross_entropy(
+        x, t, w, ignore_index, reduction, label_smoothing, g))
+
+
+@cross_entropy.register_fake
+def _(input, target, weight, ignore_index, reduction, label_smoothing, need_grad):
+    return _fake(input, need_grad, _ce_per_sample_shape(input) if reduction == "none" else ())
+
+
+_register_autograd(cross_entropy, 7, 4, lambda x: x.dim() >= 2)
+
+
+# --------------------------------------------------------------------------
+# Elementwise losses.
+
+def _elementwise(name, input, target, reduction, need_grad, options):
+    y = numpy_view(target.contiguous())
+    return _run(input, need_grad,
+                lambda x, g: _kernels.elementwise(name, x, y, reduction, options, g))
+
+
+def _elementwise_fake(input, reduction, need_grad):
+    return _fake(input, need_grad, input.shape if reduction == "none" else ())
+
+
+def _no_class_axis(x):
+    return False
+
+
+@torch.library.custom_op("fastloss::binary_cross_entropy_with_logits", mutates_args=(),
+                         device_types="cpu")
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor],
+                                     pos_weight: Optional[Tensor], reduction: str,
+                                     need_grad: bool) -> Tuple[Tensor, Tensor]:
+    options = {"weight": _arr(weight), "pos_weight": _arr(pos_weight)}
+    return _elementwise("binary_cross_entropy_with_logits", input, target, reduction,
+                        need_grad, options)
+
+
+@binary_cross_entropy_with_logits.register_fake
+def _(input, target, weight, pos_weight, reduction, need_grad):
+    return _elementwise_fake(input, reduction, need_grad)
+
+
+_register_autograd(binary_cross_entropy_with_logits, 6, 4, _no_class_axis)
+
+
+@torch.library.custom_op("fastloss::mse_loss", mutates_args=(), device_types="cpu")
+def mse_loss(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
+             need_grad: bool) -> Tuple[Tensor, Tensor]:
+    return _elementwise("mse_loss", input, target, reduction, need_grad,
+                        {"weight": _arr(weight)})
+
+
+@mse_loss.register_fake
+def _(input, target, weight, reduction, need_grad):
+    return _elementwise_fake(input, reduction, need_grad)
+
+
+_register_autograd(mse_loss, 5, 3, _no_class_axis)
+
+
+@torch.library.custom_op("fastloss::l1_loss", mutates_args=(), device_types="cpu")
+def l1_loss(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
+            need_grad: bool) -> Tuple[Tensor, Tensor]:
+    return _elementwise("l1_loss", input, target, reduction, need_grad,
+                        {"weight": _arr(weight)})
+
+
+@l1_loss.register_fake
+def _(input, target, weight, reduction, need_grad):
+    return _elementwise_fake(input, reduction, need_grad)
+
+
+_register_autograd(l1_loss, 5, 3, _no_class_axis)
+
+
+@torch.library.custom_op("fastloss::huber_loss", mutates_args=(), device_types="cpu")
+def huber_loss(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
+               delta: float, need_grad: bool) -> Tuple[Tensor, Tensor]:
+    return _elementwise("huber_loss", input, target, reduction, need_grad,
+                        {"weight": _arr(weight), "delta": delta})
+
+
+@huber_loss.register_fake
+def _(input, target, weight, reduction, delta, need_grad):
+    return _elementwise_fake(input, reduction, need_grad)
+
+
+_register_autograd(huber_loss, 6, 3, _no_class_axis)
+
+
+@torch.library.custom_op("fastloss::smooth_l1_loss", mutates_args=(), device_types="cpu")
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str, beta: float,
+                   need_grad: bool) -> Tuple[Tensor, Tensor]:
+    return _elementwise("smooth_l1_loss", input, target, reduction, need_grad, {"beta": beta})
+
+
+@smooth_l1_loss.register_fake
+def _(input, target, reduction, beta, need_grad):
+    return _elementwise_fake(input, reduction, need_grad)
+
+
+_register_autograd(smooth_l1_loss, 5, 2, _no_class_axis)
+
+
+@torch.library.custom_op("fastloss::sigmoid_focal_loss", mutates_args=(), device_types="cpu")
+def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float, gamma: float,
+                       reduction: str, need_grad: bool) -> Tuple[Tensor, Tensor]:
+    return _elementwise("sigmoid_focal_loss", inputs, targets, reduction, need_grad,
+                        {"alpha": alpha, "gamma": gamma})
+
+
+@sigmoid_focal_loss.register_fake
+def _(inputs, targets, alpha, gamma, reduction, need_grad):
+    return _elementwise_fake(inputs, reduction, need_grad)
+
+
+_register_autograd(sigmoid_focal_loss, 6, 4, _no_class_axis)
