@@ -63,13 +63,16 @@ FL_INLINE float fl_exp_core(float x)
     p = FL_FMA(p, r, 4.1665795894e-2f);
     p = FL_FMA(p, r, 1.6666665459e-1f);
     p = FL_FMA(p, r, 5.0000001201e-1f);
-    p = FL_FMA(p, r * r, r) + 1.0f;
-    return p * scale;
+    p = FL_FMA(p, r * r, r);            /* exp(r) - 1 */
+    return FL_FMA(p, scale, scale);     /* 2^n exp(r): one rounding */
 }
 
+/* The clamp is written max(-88, x) in the operand order of the SIMD max
+ * instructions (they return the second operand when either is NaN), so that
+ * it compiles to one of them and NaN passes. */
 FL_INLINE float fl_exp_nonpos(float x)
 {
-    return fl_exp_core(x < -88.0f ? -88.0f : x);
+    return fl_exp_core(-88.0f > x ? -88.0f : x);
 }
 
 /* exp(x) for any x: as fl_exp_nonpos below 0; above, within 2 ulp up to
@@ -77,8 +80,8 @@ FL_INLINE float fl_exp_nonpos(float x)
  * overflow threshold is 88.72). NaN passes through. */
 FL_INLINE float fl_exp_any(float x)
 {
-    x = x > 89.0f ? 89.0f : x;
-    return fl_exp_core(x < -88.0f ? -88.0f : x);
+    x = 89.0f < x ? 89.0f : x;
+    return fl_exp_core(-88.0f > x ? -88.0f : x);
 }
 
 /*

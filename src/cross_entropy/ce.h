@@ -33,6 +33,7 @@
 
 #include "fl_math.h"
 #include "fl_dispatch.h"
+#include "fl_vec.h"
 
 /* The problem every strategy solves (its context's first member). */
 typedef struct {
@@ -89,12 +90,27 @@ typedef struct {
 int fl_ce_split_run(const fl_ce_problem *p, const fl_kernel_table *kernels, int n_threads,
                     double *total, int64_t *bad_row);
 
+/* max_j x_j (NaN is never picked: x > m is false for it). With SIMD, four
+ * running maxima: one would be a chain of dependent max instructions. */
 FL_INLINE float ce_row_max(const float *x, int64_t c)
 {
     float m = -INFINITY;
+    int64_t j = 0;
+#if FL_VEC
+    fl_vf m0 = fl_vset1(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    for (; j + 4 * FL_VLEN <= c; j += 4 * FL_VLEN) {
+        m0 = fl_vmax(fl_vload(x + j), m0);
+        m1 = fl_vmax(fl_vload(x + j + FL_VLEN), m1);
+        m2 = fl_vmax(fl_vload(x + j + 2 * FL_VLEN), m2);
+        m3 = fl_vmax(fl_vload(x + j + 3 * FL_VLEN), m3);
+    }
+    for (; j + FL_VLEN <= c; j += FL_VLEN)
+        m0 = fl_vmax(fl_vload(x + j), m0);
+    m = fl_vhmax(fl_vmax(fl_vmax(m0, m1), fl_vmax(m2, m3)));
+#endif
     FL_SIMD_MAX(m)
-    for (int64_t j = 0; j < c; j++)
-        m = x[j] > m ? x[j] : m;
+    for (int64_t i = j; i < c; i++)
+        m = x[i] > m ? x[i] : m;
     return m;
 }
 
@@ -121,12 +137,57 @@ FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const
     return s;
 }
 
+#if FL_VEC
+/* The SIMD form of the common case (no smoothing term): two vectors per
+ * step; the float lanes hold at most FL_SUM_CHUNK / (2 FL_VLEN) terms each
+ * before they are added into double lanes, so the sum is at least as
+ * accurate as the plain-C chunks'. */
+FL_INLINE double ce_exp_sum_vec(const float *x, int64_t c, float m, float *g,
+                                const int has_store)
+{
+    const fl_vf vm = fl_vset1(m);
+    fl_vd d0 = fl_vdzero(), d1 = fl_vdzero();
+    int64_t j = 0;
+    while (j + 2 * FL_VLEN <= c) {
+        const int64_t end = c - j < FL_SUM_CHUNK ? c : j + FL_SUM_CHUNK;
+        fl_vf s0 = fl_vzero(), s1 = fl_vzero();
+        for (; j + 2 * FL_VLEN <= end; j += 2 * FL_VLEN) {
+            const fl_vf e0 = fl_vexp_nonpos(fl_vsub(fl_vload(x + j), vm));
+            const fl_vf e1 = fl_vexp_nonpos(fl_vsub(fl_vload(x + j + FL_VLEN), vm));
+            if (has_store) {
+                fl_vstore(g + j, e0);
+                fl_vstore(g + j + FL_VLEN, e1);
+            }
+            s0 = fl_vadd(s0, e0);
+            s1 = fl_vadd(s1, e1);
+        }
+        const fl_vf sf = fl_vadd(s0, s1);
+        d0 = fl_vdadd(d0, fl_vd_lo(sf));
+        d1 = fl_vdadd(d1, fl_vd_hi(sf));
+    }
+    float tail = 0.0f;
+    for (; j < c; j++) {
+        const float e = fl_exp_nonpos(x[j] - m);
+        if (has_store)
+            g[j] = e;
+        tail += e;
+    }
+    return fl_vdhsum2(d0, d1) + (double)tail;
+}
+#endif
+
 /* sum_j exp(x_j - m) over a whole row or chunk of c elements, in float chunks
  * added in double; *sd as above when has_sd. */
 FL_INLINE double ce_exp_sum(const float *x, int64_t c, float m, float *g, int has_sd,
                             const float *w, double *sd)
 {
     double s = 0.0, d = 0.0;
+#if FL_VEC
+    if (!has_sd) {
+        *sd = 0.0;
+        return g ? ce_exp_sum_vec(x, c, m, g, 1) : ce_exp_sum_vec(x, c, m, NULL, 0);
+    }
+#endif
     for (int64_t j = 0; j < c; j += FL_SUM_CHUNK) {
         const int64_t len = c - j < FL_SUM_CHUNK ? c - j : FL_SUM_CHUNK;
         const float *wj = w ? w + j : NULL;
@@ -201,9 +262,19 @@ FL_INLINE ce_row_result ce_finish(const fl_ce_problem *p, float m, double s, dou
 FL_INLINE void ce_scale_row(float *g, int64_t c, float k, float b, const float *w)
 {
     if (b == 0.0f) {
+        int64_t j = 0;
+#if FL_VEC
+        const fl_vf vk = fl_vset1(k);
+        for (; j + 4 * FL_VLEN <= c; j += 4 * FL_VLEN) {
+            fl_vstore(g + j, fl_vmul(fl_vload(g + j), vk));
+            fl_vstore(g + j + FL_VLEN, fl_vmul(fl_vload(g + j + FL_VLEN), vk));
+            fl_vstore(g + j + 2 * FL_VLEN, fl_vmul(fl_vload(g + j + 2 * FL_VLEN), vk));
+            fl_vstore(g + j + 3 * FL_VLEN, fl_vmul(fl_vload(g + j + 3 * FL_VLEN), vk));
+        }
+#endif
         FL_SIMD
-        for (int64_t j = 0; j < c; j++)
-            g[j] *= k;
+        for (int64_t i = j; i < c; i++)
+            g[i] *= k;
     } else if (w) {
         FL_SIMD
         for (int64_t j = 0; j < c; j++)
