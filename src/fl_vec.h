@@ -24,6 +24,7 @@ typedef __m512 fl_vf;
 typedef __m512d fl_vd;      /* FL_VLEN / 2 doubles */
 #define fl_vload(p) _mm512_loadu_ps(p)
 #define fl_vstore(p, v) _mm512_storeu_ps((p), (v))
+#define fl_vstream(p, v) _mm512_stream_ps((p), (v))     /* p aligned to FL_VLEN floats */
 #define fl_vset1(a) _mm512_set1_ps(a)
 #define fl_vzero() _mm512_setzero_ps()
 #define fl_vadd(a, b) _mm512_add_ps((a), (b))
@@ -45,6 +46,7 @@ typedef __m256 fl_vf;
 typedef __m256d fl_vd;
 #define fl_vload(p) _mm256_loadu_ps(p)
 #define fl_vstore(p, v) _mm256_storeu_ps((p), (v))
+#define fl_vstream(p, v) _mm256_stream_ps((p), (v))     /* p aligned to FL_VLEN floats */
 #define fl_vset1(a) _mm256_set1_ps(a)
 #define fl_vzero() _mm256_setzero_ps()
 #define fl_vadd(a, b) _mm256_add_ps((a), (b))
@@ -63,6 +65,10 @@ FL_INLINE void fl_vd_store(double *p, fl_vd v) { _mm256_storeu_pd(p, v); }
 #endif
 
 #if FL_VEC
+
+/* Orders this thread's streaming stores before whatever follows (the end of
+ * a block: another thread may read the gradient next). */
+FL_INLINE void fl_vstream_fence(void) { _mm_sfence(); }
 
 /* The lanes of v in order, as the scalar code would see them. */
 FL_INLINE void fl_vspill(float *out, fl_vf v) { fl_vstore(out, v); }
