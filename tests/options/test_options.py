@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     REDUCTIONS,

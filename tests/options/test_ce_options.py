@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import (
+from _support.registry import (
     CROSS_ENTROPY,
     REDUCTIONS,
     assert_grad_close,

@@ -25,9 +25,9 @@ import re
 import numpy as np
 import pytest
 
-from _registry import REGISTRY
+from _support.registry import REGISTRY
 
-import test_hardening_argspace as argspace
+from _support import argspace
 
 RSS_TOLERANCE = 3 * 2**20
 GC_TOLERANCE = 200

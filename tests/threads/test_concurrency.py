@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import REGISTRY, assert_same
+from _support.registry import REGISTRY, assert_same
 
 N_THREADS = 8
 REPEATS = 25

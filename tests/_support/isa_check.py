@@ -1,4 +1,5 @@
-"""Run by test_isa.py in a child process with FASTLOSS_ISA set.
+"""Run by tests/values/test_isa.py in a child process with FASTLOSS_ISA set
+(``python -m _support.isa_check`` from tests/).
 
 The instruction-set path is chosen once, at import, from FASTLOSS_ISA; this
 script checks that path against the reference on every registry shape (the
@@ -12,7 +13,7 @@ import sys
 import traceback
 
 import fastloss
-from _registry import (
+from .registry import (
     REDUCTIONS,
     REGISTRY,
     assert_grad_close,

@@ -32,7 +32,7 @@ from importlib import metadata
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENABLED = os.environ.get("FASTLOSS_WHEEL_TEST") == "1"
 INSTALLED_AT = os.environ.get("FASTLOSS_INSTALLED_AT")  # set for the run inside the venv
 

@@ -22,7 +22,8 @@ from fastloss import bench
 from fastloss.bench import engine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOL = os.path.join(os.path.dirname(HERE), "tools", "make_benchmarks_md.py")
+ROOT = os.path.dirname(os.path.dirname(HERE))  # tests/tools/ -> the repository
+TOOL = os.path.join(ROOT, "tools", "make_benchmarks_md.py")
 
 
 # ---------------------------------------------------------------------------
@@ -431,7 +432,7 @@ def test_fastloss_bench_command_errors(tmp_path, args, match):
     assert match in result.stderr
 
 
-@pytest.mark.skipif(not os.path.exists(TOOL), reason="tools/ is not beside tests/")
+@pytest.mark.skipif(not os.path.exists(TOOL), reason="the repository's tools/ is not beside tests/")
 def test_make_benchmarks_md_quick(tmp_path):
     md = tmp_path / "bm.md"
     result = _run([TOOL, "--quick", "--losses", "ce", "--shapes", "64x10", "--threads", "1",
@@ -456,7 +457,7 @@ def _load_tool():
     return module
 
 
-@pytest.mark.skipif(not os.path.exists(TOOL), reason="tools/ is not beside tests/")
+@pytest.mark.skipif(not os.path.exists(TOOL), reason="the repository's tools/ is not beside tests/")
 def test_targets_per_isa():
     tool = _load_tool()
     rows = {name: (measured, status) for name, measured, status

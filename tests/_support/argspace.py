@@ -50,7 +50,7 @@ import warnings
 
 import numpy as np
 
-from _registry import REGISTRY, assert_grad_close, assert_loss_close
+from .registry import REGISTRY, assert_grad_close, assert_loss_close
 
 __all__ = ["Draw", "draw_call", "check", "REGISTRY", "target_kind", "relayout",
            "name_pattern", "names_argument", "per_sample_shape"]

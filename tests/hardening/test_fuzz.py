@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import test_hardening_argspace as argspace
+from _support import argspace
 
 OUTCOMES = Counter()
 

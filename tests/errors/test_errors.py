@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from _registry import CROSS_ENTROPY, ELEMENTWISE, REDUCTIONS, REGISTRY
+from _support.registry import CROSS_ENTROPY, ELEMENTWISE, REDUCTIONS, REGISTRY
 
 parametrize_case = pytest.mark.parametrize("case", REGISTRY, ids=repr)
 OUT = r"\bout\b"  # 'out', not 'output' or 'grad_output'

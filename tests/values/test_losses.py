@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from _registry import (
+from _support.registry import (
     REDUCTIONS,
     REGISTRY,
     assert_float32_array,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import REDUCTIONS, assert_grad_close, assert_loss_close, assert_same
+from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close, assert_same
 
 SHAPES = [(6, 5), (5,), (4, 300), (3, 40000), (3, 4, 7), (2, 40, 9, 5), (70, 3)]
 OPTIONS = {

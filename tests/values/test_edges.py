@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import REGISTRY
+from _support.registry import REGISTRY
 
-import test_hardening_argspace as argspace
+from _support import argspace
 
 try:
     import torch
@@ -404,7 +404,7 @@ def test_probability_targets_outside_zero_one_match_torch(case):
 def test_focal_targets_outside_zero_one_any_gamma(gamma, alpha):
     # q = 1 - p_t < 0 for some of these targets: q ** gamma is torch.pow's,
     # real with the sign (-1) ** gamma for an integral gamma, NaN for 1.5.
-    from _registry import torch_sigmoid_focal_loss
+    from _support.registry import torch_sigmoid_focal_loss
 
     x, y = (a.ravel().astype(np.float32) for a in np.meshgrid(BCE_OUTSIDE_X, BCE_OUTSIDE_Y))
     loss, grad = fastloss.SigmoidFocalLoss(alpha=alpha, gamma=gamma).loss_and_grad(x, y)

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     HUBER,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import (
+from _support.registry import (
     CROSS_ENTROPY,
     REDUCTIONS,
     assert_float32_array,

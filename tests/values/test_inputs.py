@@ -6,7 +6,7 @@ one class, NaN) give what the reference and PyTorch give.
 import numpy as np
 import pytest
 
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     ELEMENTWISE,

@@ -1,7 +1,7 @@
 """Every compiled instruction-set path against the reference.
 
 The path is picked once per process, at import, from the FASTLOSS_ISA
-environment variable, so each path runs in a child process (tests/_isa_check.py);
+environment variable, so each path runs in a child process (tests/_support/isa_check.py);
 the main process's own path is covered by the rest of the suite.
 """
 
@@ -13,7 +13,8 @@ import pytest
 
 import fastloss
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The child runs ``python -m _support.isa_check`` from tests/ (the helper package).
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
 
 
@@ -29,7 +30,8 @@ def test_isa_path_matches_reference(isa):
     env = dict(os.environ, FASTLOSS_ISA=isa)
     env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "_isa_check.py")],
+        [sys.executable, "-m", "_support.isa_check"],
+        cwd=TESTS,
         env=env,
         capture_output=True,
         text=True,

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import REGISTRY
+from _support.registry import REGISTRY
 
-import test_hardening_argspace as argspace
+from _support import argspace
 
 CLASS = [c for c in REGISTRY if argspace.target_kind(c) == "class"]
 ELEMENTWISE = [c for c in REGISTRY if argspace.target_kind(c) == "elementwise"]

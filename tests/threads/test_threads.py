@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _registry import REDUCTIONS, assert_same, case_shapes, shape_id
+from _support.registry import REDUCTIONS, assert_same, case_shapes, shape_id
 
 BIG_CASE_SHAPES = [
     pytest.param(case, shape, id=f"{case.name}-{shape_id(shape)}")

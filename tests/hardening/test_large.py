@@ -26,7 +26,7 @@ import re
 import numpy as np
 import pytest
 
-from _registry import REGISTRY, assert_grad_close, assert_loss_close
+from _support.registry import REGISTRY, assert_grad_close, assert_loss_close
 
 BEYOND = 2**31 + 2**24  # elements: 16 Mi past the int32 limit
 WINDOW = 2**20  # random elements around 2**31 and at the end

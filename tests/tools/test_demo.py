@@ -23,7 +23,7 @@ from fastloss import _demo  # noqa: E402
 from fastloss.__main__ import main  # noqa: E402
 from fastloss._demo import experiments, nn  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
