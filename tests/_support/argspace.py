@@ -1,14 +1,14 @@
 """The space of arguments the fuzzers explore, and the oracle that judges each call.
 
-(A helper module, not a test module: it holds no tests. It lives in tests/,
-named like the hardening tests, so that it travels with them -- the wheel
-test copies tests/ alone -- and fuzz/fuzz_args.py imports it from here.)
+(A helper module in the package tests/_support, not collected: it holds no
+tests. It lives under tests/ so that it travels with them -- the wheel test
+copies tests/ alone -- and fuzz/fuzz_args.py imports it from there.)
 
 A *call* is one use of a public fastloss entry point -- the function, or a
 loss object's ``__call__``, ``loss_and_grad`` or ``backward`` -- assembled from
 a stream of small integer choices, so that one space serves two drivers:
 
-* ``tests/test_hardening_fuzz.py`` draws the choices with Hypothesis, which
+* ``tests/hardening/test_fuzz.py`` draws the choices with Hypothesis, which
   shrinks a failure to a minimal call;
 * ``fuzz/fuzz_args.py`` draws them from atheris's byte stream, steered by the
   coverage of fastloss's Python layer (the argument parsing).
@@ -32,14 +32,16 @@ shape, value or memory layout, or an invalid option value. The oracle:
 
 Anything else -- another exception, a wrong result, a crash, a hang -- fails.
 
-The losses come from ``tests/_registry.py``: a loss added there joins with
-its data (``make_data``), every reduction, dtype, layout, ``out=`` and
-``grad_output``. Options are drawn by parameter name, for the names in
-``_OPTION_DRAWS`` that both the loss's function and its class accept; a new
-option needs an entry there.
+The losses come from ``registry.py`` (the spec's losses with test data): a
+loss declared there joins with its data (``make_data``), every reduction,
+dtype, layout, ``out=`` and ``grad_output``. Options are drawn by parameter
+name, for the names that both the loss's function and its class accept: by
+the hand-written draw in ``_OPTION_DRAWS`` where there is one, otherwise by
+one derived from the option's kind and range in the spec (``_spec_draw``),
+so a new loss's options are drawn without an entry here.
 
 A bug found here is pinned by a test of its own in
-tests/test_hardening_errors.py or tests/test_hardening_edges.py, marked
+tests/errors/test_errors.py or tests/values/test_edges.py, marked
 ``pytest.mark.xfail(strict=True, reason="BUG: ...")`` until it is fixed.
 """
 
@@ -49,6 +51,8 @@ import re
 import warnings
 
 import numpy as np
+
+from fastloss import _spec
 
 from .registry import REGISTRY, assert_grad_close, assert_loss_close
 
@@ -168,15 +172,9 @@ def _fits(values, dtype):
 # ---------------------------------------------------------------------------
 # Kinds of loss, told apart by the registry's own data.
 
-_KINDS = {}
-
-
 def target_kind(case):
     """'class' (integer class targets, classes on axis 1) or 'elementwise'."""
-    if case.name not in _KINDS:
-        _, t = case.make_data((3, 4), 0)
-        _KINDS[case.name] = "class" if np.asarray(t).dtype.kind in "iu" else "elementwise"
-    return _KINDS[case.name]
+    return "elementwise" if case.elementwise else "class"
 
 
 def _params(case):
@@ -449,6 +447,39 @@ _OPTION_DRAWS = {
 }
 
 
+def _spec_draw(opt):
+    """A draw for an option that _OPTION_DRAWS does not name, from its kind and
+    range in the spec (None for kinds drawn elsewhere or not at all: the
+    class targets' ignore_index, lse_out, return_correct)."""
+    if opt.kind in (_spec.WEIGHT, _spec.CLASS_WEIGHT):
+        return _draw_weight
+    if opt.kind != _spec.FLOAT:
+        return None
+    good = [opt.default]
+    if opt.low is not None and not opt.positive:
+        good.append(opt.low)
+    if opt.high is not None:
+        good.append(opt.high)
+    bad = []
+    if opt.low is not None:
+        bad.append(opt.low - 1.0)
+        if opt.positive:
+            bad.append(opt.low)
+    if opt.high is not None:
+        bad.append(opt.high + 0.5)
+    return _scalar_option(good, bad)
+
+
+def _option_draws(case):
+    """name -> draw for every option of `case` that a call can pass."""
+    draws = {}
+    for opt in case.options:
+        draw = _OPTION_DRAWS.get(opt.name) or _spec_draw(opt)
+        if draw is not None and not opt.per_call:
+            draws[opt.name] = draw
+    return draws
+
+
 def _draw_options(d, call, params, shape, n_classes):
     # The deprecated size_average / reduce pair overrides reduction (as in PyTorch).
     legacy = {}
@@ -475,10 +506,11 @@ def _draw_options(d, call, params, shape, n_classes):
     else:
         call.note(f"reduction omitted ({call.reduction})")
 
-    for name in sorted(params & set(_OPTION_DRAWS)):
+    draws = _option_draws(call.case)
+    for name in sorted(params & set(draws)):
         if not d.chance(5):
             continue
-        value, defective = _OPTION_DRAWS[name](d, call, shape, n_classes)
+        value, defective = draws[name](d, call, shape, n_classes)
         call.options[name] = value
         call.passed.append(name)
         if defective:
@@ -825,8 +857,9 @@ def _scale(call, x, t, g):
         kept = kept[kept != ignore]
         denom = float(w[kept].sum()) if w.ndim == 1 and w.size > 1 else kept.size * w_max
     else:
+        # the spec's rule: the weight's sum (MSE, L1) or the element count
         denom = float(np.broadcast_to(w, x.shape).sum()) if "weight" in call.ref_options \
-            and call.case.name != "bce_with_logits" else x.size
+            and call.case.spec.mean == _spec.MEAN_WEIGHT_SUM else x.size
     return float(g) * max(w_max, 1.0) / max(abs(denom), 1e-30)
 
 

@@ -24,7 +24,7 @@ from .registry import (
 
 def check(case, shape, reduction):
     x, t = case.make_data(shape, 1 + sum(shape) % 97)
-    if case.name == "cross_entropy" and len(shape) == 2 and shape[0] > 2:
+    if not case.elementwise and len(shape) == 2 and shape[0] > 2:
         t[1] = -100
     g = case.random_grad_output(reduction, shape, 4)
     obj = case.cls(reduction=reduction)

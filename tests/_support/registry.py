@@ -1,127 +1,109 @@
 """The registry of losses that the test-suite is parametrised over.
 
-Each :class:`LossCase` says how to call one loss through fastloss (function
-and class), through the float64 reference and through PyTorch, and how to
-make random float32 data for it.  A test that takes a ``case`` runs for every
-loss; adding a loss to fastloss means adding one entry here.
+One :class:`LossCase` per loss, derived from two sources:
 
-Also here: the shapes, and the tolerance helpers that every comparison with
-the reference uses.
+* its declaration in ``fastloss._spec`` (the single source of truth): the
+  public function and class, the default reduction, the legacy
+  ``size_average``/``reduce`` arguments, the options with their kinds and
+  ranges, the family (elementwise or cross-entropy), and whether its
+  PyTorch function is ``torch.nn.functional``'s;
+* its row in ``loss_data.DATA`` (the test data): the data generator, the
+  shapes and big shapes, and a torch formula where torch has no function.
+
+The float64 references come from ``fastloss.reference`` by name (``<func>``
+and ``<func>_grad``). A test that takes a ``case`` runs for every loss, so a
+new loss joins every registry-driven test with its spec declaration and its
+test-data row; a declared loss without a row is left out of ``REGISTRY`` and
+named by tests/values/test_losses.py::test_every_declared_loss_has_test_data.
+
+Also here: the tolerance helpers that every comparison with the reference
+uses, and PyTorch's loss and gradient (``torch_loss_and_grad``, which skips
+the calling test when PyTorch is not installed).
 """
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
 
-from fastloss import reference
+from fastloss import _spec, reference
+
+from .loss_data import DATA, torch_sigmoid_focal_loss  # noqa: F401  (re-exported)
 
 REDUCTIONS = ("mean", "sum", "none")
-
-# Odd sizes exercise SIMD tails and partial blocks; (256, 1000) and
-# (4, 131072) span several OpenMP blocks.
-CE_SHAPES = (
-    (0, 5),
-    (1, 1),
-    (7, 3),
-    (9, 7),
-    (5, 17),
-    (3, 33),
-    (64, 10),
-    (2, 1023),
-    (256, 1000),
-    (4, 131072),
-)
-ELEMENTWISE_SHAPES = CE_SHAPES + ((1,), (13,), (4, 5, 6), (1000003,))
-
-# Inputs big enough that several blocks, and so both threads, take part.
-CE_BIG_SHAPES = ((512, 1000), (3, 200000), (4, 131072))
-ELEMENTWISE_BIG_SHAPES = ((2**20,), (3, 200000), (512, 1000))
-
-# The elementwise kernels see only the flattened size, and L1, Huber, smooth
-# L1 and the focal loss run through the same block driver as BCE and MSE:
-# for them one multi-block size with a partial last block (1000003, and
-# 600000 for the thread tests) stands for the big shapes, which keeps the
-# suite's run time in check.  Their options are covered at ~2^20 elements
-# in test_elementwise_options.py.
-ELEMENTWISE_SHAPES_LEAN = tuple(
-    s for s in ELEMENTWISE_SHAPES if s not in ((256, 1000), (4, 131072))
-)
-ELEMENTWISE_BIG_SHAPES_LEAN = ((3, 200000),)
 
 LOSS_RTOL = 1e-5  # |got - ref| <= LOSS_RTOL * max(1, |ref|)
 GRAD_RTOL = 1e-5  # |got - ref| <= GRAD_RTOL * max |ref|
 
-
-def _ce_data(shape, seed):
-    rng = np.random.default_rng(seed)
-    x = (3.0 * rng.standard_normal(shape)).astype(np.float32)
-    n_classes = shape[-1]
-    if len(shape) == 1:
-        target = np.int64(rng.integers(0, n_classes))
-    else:
-        target = rng.integers(0, n_classes, size=shape[:-1], dtype=np.int64)
-    return x, target
+TORCH_FUNCTIONAL = "torch.nn.functional."
 
 
-def _bce_data(shape, seed):
-    rng = np.random.default_rng(seed)
-    x = (3.0 * rng.standard_normal(shape)).astype(np.float32)
-    y = rng.random(shape, dtype=np.float32)
-    # A third of the targets are hard labels, as in most real uses.
-    hard = rng.random(shape) < 1 / 3
-    y[hard] = np.round(y[hard])
-    return x, y
-
-
-def _mse_data(shape, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(np.float32)
-    y = rng.standard_normal(shape).astype(np.float32)
-    return x, y
-
-
-def _l1_data(shape, seed):
-    x, y = _mse_data(shape, seed)
-    # Exact ties (d == 0) in about one element in eight: L1's gradient there
-    # is sign(0) = 0, as in PyTorch.
-    tie = np.random.default_rng(seed + 1).random(shape) < 1 / 8
-    y[tie] = x[tie]
-    return x, y
-
-
-def _robust_data(shape, seed):
-    # |x - y| spread over [0, ~6]: both sides of delta = beta = 1, often.
-    x, y = _mse_data(shape, seed)
-    return np.float32(1.5) * x, y
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LossCase:
-    """How to reach one loss everywhere the tests need it."""
+    """How to reach one loss everywhere the tests need it (compared by identity)."""
 
-    name: str
-    func_name: str  # in fastloss and in torch.nn.functional
-    cls_name: str  # in fastloss and in torch.nn
-    ref_loss: Callable
-    ref_grad: Callable
-    make_data: Callable  # (shape, seed) -> (float32 input, target)
+    spec: _spec.Loss = field(repr=False)
+    make_data: object  # (shape, seed) -> (float32 input, target)
     shapes: tuple
     big_shapes: tuple
-    # torch.nn.functional.<func_name> and torch.nn.<cls_name> exist (False for
-    # sigmoid_focal_loss, which torchvision.ops has and torch does not).
-    in_torch: bool = True
     # PyTorch's formula written with torch ops, where torch has no function:
     # called as torch_func(input, target, reduction=..., **options).
-    torch_func: Callable = None
-    # The deprecated size_average/reduce arguments (huber_loss and
-    # sigmoid_focal_loss never had them).
-    has_legacy_args: bool = True
-    default_reduction: str = "mean"
+    torch_func: object = None
 
     def __repr__(self):  # used in test ids
         return self.name
+
+    # -- from the spec -------------------------------------------------------
+
+    @property
+    def name(self):
+        return self.spec.name
+
+    @property
+    def func_name(self):
+        """The function's name, in fastloss (and in torch.nn.functional when in_torch)."""
+        return self.spec.func
+
+    @property
+    def cls_name(self):
+        """The class's name, in fastloss (and in torch.nn when in_torch)."""
+        return self.spec.cls
+
+    @property
+    def family(self):
+        return self.spec.family
+
+    @property
+    def options(self):
+        """The spec's options (``fastloss._spec.Option``), in declaration order."""
+        return self.spec.options
+
+    def options_of_kind(self, *kinds):
+        return tuple(o for o in self.spec.options if o.kind in kinds)
+
+    @property
+    def in_torch(self):
+        """torch.nn.functional.<func_name> and torch.nn.<cls_name> exist (False
+        for sigmoid_focal_loss, which torchvision.ops has and torch does not)."""
+        return self.spec.torch.startswith(TORCH_FUNCTIONAL)
+
+    @property
+    def has_legacy_args(self):
+        """The deprecated size_average/reduce arguments (huber_loss and
+        sigmoid_focal_loss never had them)."""
+        return self.spec.has_legacy_args
+
+    @property
+    def default_reduction(self):
+        return self.spec.default_reduction
+
+    @property
+    def elementwise(self):
+        """Per-element loss, target of the input's shape (all but cross-entropy)."""
+        return self.spec.family == _spec.ELEMENTWISE
+
+    # -- fastloss and the reference, by name ----------------------------------
 
     @property
     def func(self):
@@ -136,9 +118,12 @@ class LossCase:
         return getattr(fastloss, self.cls_name)
 
     @property
-    def elementwise(self):
-        """Per-element loss, target of the input's shape (all but cross-entropy)."""
-        return self.name != "cross_entropy"
+    def ref_loss(self):
+        return getattr(reference, self.func_name)
+
+    @property
+    def ref_grad(self):
+        return getattr(reference, self.func_name + "_grad")
 
     def torch_function(self):
         """The PyTorch function (or its formula in torch ops) for this loss."""
@@ -150,7 +135,7 @@ class LossCase:
 
     def per_sample_shape(self, input_shape):
         """Shape of the 'none' loss (and so of 'none' grad_output)."""
-        if self.name == "cross_entropy":
+        if not self.elementwise:
             return tuple(input_shape[:-1])
         return tuple(input_shape)
 
@@ -185,108 +170,34 @@ def _ref_target(t):
     return t if t.dtype.kind in "iu" else t.astype(np.float64)
 
 
-CROSS_ENTROPY = LossCase(
-    name="cross_entropy",
-    func_name="cross_entropy",
-    cls_name="CrossEntropyLoss",
-    ref_loss=reference.cross_entropy,
-    ref_grad=reference.cross_entropy_grad,
-    make_data=_ce_data,
-    shapes=CE_SHAPES,
-    big_shapes=CE_BIG_SHAPES,
-)
-BCE_WITH_LOGITS = LossCase(
-    name="bce_with_logits",
-    func_name="binary_cross_entropy_with_logits",
-    cls_name="BCEWithLogitsLoss",
-    ref_loss=reference.binary_cross_entropy_with_logits,
-    ref_grad=reference.binary_cross_entropy_with_logits_grad,
-    make_data=_bce_data,
-    shapes=ELEMENTWISE_SHAPES,
-    big_shapes=ELEMENTWISE_BIG_SHAPES,
-)
-MSE = LossCase(
-    name="mse",
-    func_name="mse_loss",
-    cls_name="MSELoss",
-    ref_loss=reference.mse_loss,
-    ref_grad=reference.mse_loss_grad,
-    make_data=_mse_data,
-    shapes=ELEMENTWISE_SHAPES,
-    big_shapes=ELEMENTWISE_BIG_SHAPES,
-)
-
-L1 = LossCase(
-    name="l1",
-    func_name="l1_loss",
-    cls_name="L1Loss",
-    ref_loss=reference.l1_loss,
-    ref_grad=reference.l1_loss_grad,
-    make_data=_l1_data,
-    shapes=ELEMENTWISE_SHAPES_LEAN,
-    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
-)
-HUBER = LossCase(
-    name="huber",
-    func_name="huber_loss",
-    cls_name="HuberLoss",
-    ref_loss=reference.huber_loss,
-    ref_grad=reference.huber_loss_grad,
-    make_data=_robust_data,
-    shapes=ELEMENTWISE_SHAPES_LEAN,
-    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
-    has_legacy_args=False,
-)
-SMOOTH_L1 = LossCase(
-    name="smooth_l1",
-    func_name="smooth_l1_loss",
-    cls_name="SmoothL1Loss",
-    ref_loss=reference.smooth_l1_loss,
-    ref_grad=reference.smooth_l1_loss_grad,
-    make_data=_robust_data,
-    shapes=ELEMENTWISE_SHAPES_LEAN,
-    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
-)
+def build(losses, data):
+    """(cases, missing, unknown): a LossCase for each declaration in `losses`
+    that has a row in `data`, in declaration order; the names of those
+    without one; the rows that name no declaration."""
+    cases = tuple(
+        LossCase(spec=loss, make_data=data[loss.name].make_data, shapes=data[loss.name].shapes,
+                 big_shapes=data[loss.name].big_shapes, torch_func=data[loss.name].torch_func)
+        for loss in losses if loss.name in data)
+    declared = {loss.name for loss in losses}
+    missing = tuple(loss.name for loss in losses if loss.name not in data)
+    unknown = tuple(name for name in data if name not in declared)
+    return cases, missing, unknown
 
 
-def torch_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss's formula in torch ops (torchvision
-    is not a test dependency): the same operations in the same order."""
-    import torch.nn.functional as F
-
-    p = inputs.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
-    p_t = p * targets + (1 - p) * (1 - targets)
-    loss = ce * ((1 - p_t) ** gamma)
-    if alpha >= 0:
-        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-        loss = alpha_t * loss
-    if reduction == "none":
-        return loss
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    raise ValueError(f"Invalid value for arg 'reduction': '{reduction}'")
-
-
-SIGMOID_FOCAL = LossCase(
-    name="sigmoid_focal",
-    func_name="sigmoid_focal_loss",
-    cls_name="SigmoidFocalLoss",
-    ref_loss=reference.sigmoid_focal_loss,
-    ref_grad=reference.sigmoid_focal_loss_grad,
-    make_data=_bce_data,
-    shapes=ELEMENTWISE_SHAPES_LEAN,
-    big_shapes=ELEMENTWISE_BIG_SHAPES_LEAN,
-    in_torch=False,
-    torch_func=torch_sigmoid_focal_loss,
-    has_legacy_args=False,
-    default_reduction="none",
-)
-
-REGISTRY = (CROSS_ENTROPY, BCE_WITH_LOGITS, MSE, L1, HUBER, SMOOTH_L1, SIGMOID_FOCAL)
+#: Every declared loss that has test data, in the spec's order; MISSING_DATA:
+#: declared losses without a row in loss_data.DATA (left out here, and named by
+#: a test); UNKNOWN_DATA: rows that name no declared loss.
+REGISTRY, MISSING_DATA, UNKNOWN_DATA = build(_spec.LOSSES, DATA)
+BY_NAME = {case.name: case for case in REGISTRY}
 ELEMENTWISE = tuple(case for case in REGISTRY if case.elementwise)
+
+CROSS_ENTROPY = BY_NAME["cross_entropy"]
+BCE_WITH_LOGITS = BY_NAME["bce_with_logits"]
+MSE = BY_NAME["mse"]
+L1 = BY_NAME["l1"]
+HUBER = BY_NAME["huber"]
+SMOOTH_L1 = BY_NAME["smooth_l1"]
+SIGMOID_FOCAL = BY_NAME["sigmoid_focal"]
 
 
 def case_shapes(cases=REGISTRY, big=False):
@@ -386,23 +297,26 @@ def torch_loss_and_grad(
 
     ``options`` are the keyword arguments of the torch function (``weight``,
     ``ignore_index``, ``label_smoothing``, ``pos_weight``, ``size_average``,
-    ``reduce``, ``delta``, ``beta``, ``alpha``, ``gamma``); ``weight`` and
-    ``pos_weight`` become tensors of ``dtype``.  The function is
+    ``reduce``, ``delta``, ``beta``, ``alpha``, ``gamma``); the array options
+    (the spec's WEIGHT and CLASS_WEIGHT kinds: ``weight``, ``pos_weight``)
+    become tensors of ``dtype``.  The function is
     ``case.torch_function()``: torch.nn.functional's, or torchvision's
     formula for the focal loss.  Returns ``(loss, grad)`` as NumPy arrays (the
-    loss 0-d when reduced).
+    loss 0-d when reduced).  Skips the calling test when PyTorch is not
+    installed (it is in the ``test`` extra, but the suite runs without it).
     """
-    import torch
+    torch = pytest.importorskip("torch", reason="needs PyTorch (the test extra has it)")
 
     tdtype = getattr(torch, dtype)
     xt = torch.tensor(np.asarray(x), dtype=tdtype, requires_grad=True)
-    if case is CROSS_ENTROPY:
+    if not case.elementwise:  # class indices
         tt = torch.as_tensor(np.asarray(t, dtype=np.int64))
     else:
         tt = torch.as_tensor(np.asarray(t), dtype=tdtype)
+    arrays = {o.name for o in case.options_of_kind(_spec.WEIGHT, _spec.CLASS_WEIGHT)}
     kwargs = {
         key: torch.as_tensor(np.asarray(value), dtype=tdtype)
-        if key in ("weight", "pos_weight") and value is not None
+        if key in arrays and value is not None
         else value
         for key, value in options.items()
     }

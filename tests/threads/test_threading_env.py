@@ -277,6 +277,7 @@ def torch_script(order):
 
 @pytest.fixture(scope="module")
 def fastloss_alone():
+    pytest.importorskip("torch")
     return run_script(torch_script("none"))
 
 

@@ -1,21 +1,30 @@
 """Every loss x reduction x shape against the float64 reference.
 
 Also: the return types, fused == separate calls (bitwise), inputs left
-untouched, and ``out=`` (a separate buffer, and the input itself).
+untouched, ``out=`` (a separate buffer, and the input itself), and the
+registry itself: every loss declared in fastloss/_spec/ has test data, a
+reference and a PyTorch function.
 """
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from fastloss import _spec
+from _support.loss_data import DATA
 from _support.registry import (
+    MISSING_DATA,
+    MSE,
     REDUCTIONS,
     REGISTRY,
+    UNKNOWN_DATA,
     assert_float32_array,
     assert_grad_close,
     assert_loss_close,
     assert_same,
+    build,
     case_shapes,
     shape_id,
 )
@@ -155,10 +164,46 @@ def test_out_is_input_computes_in_place(case, shape, reduction):
     assert_same(grad, expected_backward)
 
 
+def test_every_declared_loss_has_test_data():
+    # The registry is the spec's losses that have a row in
+    # tests/_support/loss_data.py: a declared loss without one would run in
+    # no registry-driven test.
+    assert not MISSING_DATA, (
+        f"declared in fastloss/_spec/ but without test data: {', '.join(MISSING_DATA)}; "
+        "add a row for each to DATA in tests/_support/loss_data.py")
+    assert not UNKNOWN_DATA, (
+        f"rows of tests/_support/loss_data.py that name no declared loss: "
+        f"{', '.join(UNKNOWN_DATA)}")
+    assert [c.name for c in REGISTRY] == [loss.name for loss in _spec.LOSSES]
+
+
+def test_a_declared_loss_without_test_data_is_left_out_and_named():
+    # What the test above relies on: the registry is built from whatever the
+    # spec declares (here one loss more, and a row for no loss).
+    new = dataclasses.replace(MSE.spec, name="new_loss", func="new_loss", cls="NewLoss")
+    data = dict(DATA, stale_row=DATA["mse"])
+    cases, missing, unknown = build(_spec.LOSSES + (new,), data)
+    assert [c.name for c in cases] == [c.name for c in REGISTRY]
+    assert missing == ("new_loss",) and unknown == ("stale_row",)
+    cases, missing, unknown = build(_spec.LOSSES + (new,), dict(DATA, new_loss=DATA["mse"]))
+    assert cases[-1].spec is new and cases[-1].func_name == "new_loss" and not missing
+
+
+@pytest.mark.parametrize("case", REGISTRY, ids=repr)
+def test_every_loss_has_a_reference_and_a_torch_function(case):
+    # The float64 reference by name (<func> and <func>_grad), and PyTorch's
+    # function: torch.nn.functional's, or a formula in loss_data.py.
+    assert callable(case.ref_loss) and callable(case.ref_grad)
+    assert case.in_torch or case.torch_func is not None, (
+        f"{case.name}: {case.spec.torch} is not in torch.nn.functional; give its formula "
+        "in torch ops as torch_func in tests/_support/loss_data.py")
+
+
 def test_registry_names_every_public_loss():
     import fastloss
 
-    assert {c.func_name for c in REGISTRY} == {
+    # The losses of fastloss 0.1 stay public (a loss added to the spec joins them) ...
+    assert {c.func_name for c in REGISTRY} >= {
         "cross_entropy",
         "binary_cross_entropy_with_logits",
         "mse_loss",
@@ -172,6 +217,7 @@ def test_registry_names_every_public_loss():
         name for name in fastloss.__all__ if name.endswith("Loss")
     }
     for c in REGISTRY:
+        assert c.func_name in fastloss.__all__ and c.cls_name in fastloss.__all__
         assert callable(getattr(fastloss, c.func_name))
         assert isinstance(getattr(fastloss, c.cls_name), type)
 
