@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from _support.registry import REDUCTIONS, assert_same, case_shapes, shape_id
+from _support.registry import REDUCTIONS, REGISTRY, assert_same, case_shapes, shape_id
 
 BIG_CASE_SHAPES = [
     pytest.param(case, shape, id=f"{case.name}-{shape_id(shape)}")
@@ -113,3 +113,18 @@ def test_set_num_threads_is_used_and_restorable():
     finally:
         fastloss.set_num_threads(before)
     assert fastloss.get_num_threads() == before
+
+
+@pytest.mark.parametrize("n", [2**31, 2**40])
+def test_set_num_threads_beyond_c_int(n):
+    before = fastloss.get_num_threads()
+    x, t = REGISTRY[0].make_data((6, 5), 0)
+    try:
+        try:
+            fastloss.set_num_threads(n)
+        except (TypeError, ValueError) as exc:
+            assert "n" in str(exc)
+            return
+        REGISTRY[0].func(x, t)  # either refuse n, or keep working
+    finally:
+        fastloss.set_num_threads(before)

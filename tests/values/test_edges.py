@@ -8,8 +8,10 @@ PyTorch is installed the same row is also compared against PyTorch in
 float32 (the precision a PyTorch user sees), except where a row says why
 fastloss deliberately differs.
 
-The grid tests at the end are registry-driven: every elementwise loss is
-compared against PyTorch on a grid of special values.
+The grid tests are registry-driven: every elementwise loss is compared
+against PyTorch on a grid of special values. Last, zero-size dimensions:
+every entry point gives PyTorch's results (NaN mean, zero sum, empty
+per-sample losses and gradients) with fastloss's types.
 """
 
 import math
@@ -335,9 +337,7 @@ def _probability_targets(case):
 
 
 def _torch_fn(case):
-    if hasattr(case, "torch_function"):
-        return case.torch_function()
-    return getattr(F, case.func_name)
+    return case.torch_function()
 
 
 GRIDS = {
@@ -423,3 +423,81 @@ def test_focal_targets_outside_zero_one_any_gamma(gamma, alpha):
     ref = fastloss.reference.sigmoid_focal_loss_grad(x, y, alpha=alpha, gamma=gamma)
     np.testing.assert_array_equal(np.isnan(ref), np.isnan(t_grad))
     np.testing.assert_allclose(ref[finite], t_grad[finite], rtol=1e-9, atol=1e-12 * scale)
+
+
+# ---------------------------------------------------------------------------
+# Zero-size dimensions
+# ---------------------------------------------------------------------------
+
+def _torch_reference(case, x, t, reduction):
+    torch = pytest.importorskip("torch")
+    fn = case.torch_function()
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    tt = torch.as_tensor(np.asarray(t, np.int64)) if argspace.target_kind(case) == "class" \
+        else torch.tensor(t, dtype=torch.float64)
+    loss = fn(xt, tt, reduction=reduction)
+    (grad,) = torch.autograd.grad(loss.sum(), xt, allow_unused=True)
+    return loss.detach().numpy(), (np.zeros(x.shape) if grad is None else grad.numpy())
+
+
+def _check_empty(case, x, t):
+    """Every entry point on a zero-size problem: PyTorch's results (mean NaN,
+    sum 0, empty per-sample losses and gradients), with fastloss's types."""
+    for reduction in ("mean", "sum", "none"):
+        obj = case.cls(reduction=reduction)
+        loss, grad = obj.loss_and_grad(x, t)
+        expected_loss, expected_grad = _torch_reference(case, x, t, reduction)
+        if reduction == "none":
+            assert isinstance(loss, np.ndarray) and loss.dtype == np.float32
+            assert loss.shape == expected_loss.shape == argspace.per_sample_shape(case, x.shape)
+        else:
+            assert type(loss) is float
+            assert (math.isnan(loss) and np.isnan(expected_loss)) or loss == expected_loss, (
+                loss, expected_loss)
+        assert grad.dtype == np.float32 and grad.shape == x.shape
+        np.testing.assert_array_equal(grad, expected_grad)
+        np.testing.assert_array_equal(obj.backward(x, t), grad)
+        np.testing.assert_array_equal(case.func(x, t, reduction=reduction), loss)
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (5, 0), (0, 0, 3), (2, 0, 3)], ids=str)
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=[c.name for c in ELEMENTWISE])
+def test_elementwise_zero_size(case, shape):
+    x = np.zeros(shape, np.float32)
+    _check_empty(case, x, np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (0, 1), (0, 3, 4), (5, 0), (0, 0)], ids=str)
+@pytest.mark.parametrize("case", CLASS, ids=[c.name for c in CLASS])
+def test_class_zero_size(case, shape):
+    # (5, 0): no classes, every row ignored -- PyTorch gives NaN / 0 / zeros(5).
+    x = np.zeros(shape, np.float32)
+    t_shape = shape[:1] + shape[2:]
+    _check_empty(case, x, np.full(t_shape, -100, np.int64))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0), (2, 3, 4, 0)], ids=str)
+@pytest.mark.parametrize("case", CLASS, ids=[c.name for c in CLASS])
+def test_class_zero_size_spatial(case, shape):
+    x = np.zeros(shape, np.float32)
+    _check_empty(case, x, np.zeros(shape[:1] + shape[2:], np.int64))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 0), (2, 3, 4, 0), (0, 3, 2)], ids=str)
+def test_soft_targets_zero_size_spatial(shape):
+    # Probability targets of the input's shape: PyTorch gives NaN (mean), 0
+    # (sum) and an empty per-sample loss.
+    torch = pytest.importorskip("torch")
+    x = np.zeros(shape, np.float32)
+    y = np.zeros(shape, np.float32)
+    for reduction in ("mean", "sum", "none"):
+        loss, grad = fastloss.CrossEntropyLoss(reduction=reduction).loss_and_grad(x, y)
+        expected = torch.nn.functional.cross_entropy(
+            torch.zeros(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64),
+            reduction=reduction).numpy()
+        if reduction == "none":
+            assert loss.dtype == np.float32 and loss.shape == expected.shape
+        else:
+            assert type(loss) is float
+            assert (math.isnan(loss) and np.isnan(expected)) or loss == expected
+        assert grad.shape == shape and grad.dtype == np.float32
