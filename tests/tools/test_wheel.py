@@ -108,7 +108,8 @@ def test_sdist_holds_the_sources_not_the_generated_c(built):
     with tarfile.open(built["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for need in ("fastloss/_core.pyx", "src/fastloss.h", "src/runtime.c", "LICENSE",
-                 "LICENSES/bundled-openmp-runtimes.txt", "CHANGELOG.md", "tests/conftest.py"):
+                 "LICENSES/bundled-openmp-runtimes.txt", "CHANGELOG.md", "tests/conftest.py",
+                 "tests/_support/registry.py", "tests/_support/loss_data.py"):
         assert need in names
     assert "fastloss/_core.c" not in names
     assert not [n for n in names if n.endswith((".so", ".o"))]
@@ -162,7 +163,7 @@ def test_suite_passes_against_the_installed_wheel(venv, scratch):
     run_dir = os.path.join(scratch, "run")
     shutil.copytree(os.path.join(ROOT, "tests"), os.path.join(run_dir, "tests"),
                     ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
-    # tests/test_demo.py runs the scripts in examples/ (the wheel does not ship them)
+    # tests/tools/test_demo.py runs the scripts in examples/ (the wheel does not ship them)
     shutil.copytree(os.path.join(ROOT, "examples"), os.path.join(run_dir, "examples"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(os.path.join(ROOT, "pyproject.toml"), run_dir)  # the pytest settings
