@@ -20,6 +20,15 @@ def data(case, shape=(6, 5), seed=0):
     return np.asarray(x), np.asarray(t)
 
 
+def misaligned(a):
+    """A C-contiguous copy of `a` one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    view = buf[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert not view.flags.aligned and view.flags.c_contiguous
+    return view
+
+
 def entry_points(case, x, t, *, options=None, out=MISSING, grad_output=MISSING,
                  reduction="sum", call_options=None):
     """(name, zero-argument callable) for each public way of calling the loss.

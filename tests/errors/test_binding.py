@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 
 from fastloss import _core, _spec
+from _support.argspace import relayout
+from _support.calls import misaligned
 from _support.registry import ELEMENTWISE
 
 MEAN, NONE = 1, 0
@@ -132,18 +134,8 @@ def test_valid_direct_call(binding, reduction):
 # ---------------------------------------------------------------------------
 
 
-def _misaligned(a):
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    view = buf[1:].view(a.dtype).reshape(a.shape)
-    view[...] = a
-    assert not view.flags.aligned and view.flags.c_contiguous
-    return view
-
-
 def _strided(a):
-    buf = np.zeros(2 * a.size, a.dtype)
-    view = buf[::2]
-    view[...] = a
+    view = relayout(a, "strided")  # every other element of a buffer twice as long
     assert not view.flags.c_contiguous
     return view
 
@@ -160,7 +152,7 @@ BAD_ARRAYS = {
     "dtype": (lambda a: a.astype(np.float64 if a.dtype != np.float64 else np.float32),
               TypeError, DTYPE),
     "strided": (_strided, TypeError, DTYPE),
-    "misaligned": (_misaligned, TypeError, DTYPE),
+    "misaligned": (misaligned, TypeError, DTYPE),
     "one-more": (lambda a: np.append(a, a[:1]), ValueError, r"has \d+ elements, expected \d+"),
     "one-less": (lambda a: a[:-1].copy(), ValueError, r"has \d+ elements, expected \d+"),
     "read-only": (_read_only, ValueError, "is read-only"),

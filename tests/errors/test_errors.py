@@ -25,7 +25,7 @@ import pytest
 
 from fastloss import _spec
 from _support import argspace
-from _support.calls import ERRORS, assert_refused, data, entry_points
+from _support.calls import ERRORS, assert_refused, data, entry_points, misaligned
 from _support.registry import ELEMENTWISE, REDUCTIONS, REGISTRY
 
 CLASS = [c for c in REGISTRY if not c.elementwise]
@@ -90,13 +90,19 @@ BAD_INPUTS = {
 }
 
 
+def _refused_at_both_shapes(case, which, make, error):
+    """The input (which='input') or the target that `make` spoils is refused
+    at each of SHAPES_REDUCTIONS."""
+    for shape, reduction in SHAPES_REDUCTIONS:
+        x, t = data(case, shape)
+        x, t = (make(x), t) if which == "input" else (x, make(t))
+        assert_refused(entry_points(case, x, t, reduction=reduction), which, error=error)
+
+
 @pytest.mark.parametrize("bad", BAD_INPUTS)
 @pytest.mark.parametrize("case", REGISTRY, ids=_ids(REGISTRY))
 def test_input_of_a_wrong_type(case, bad):
-    make, error = BAD_INPUTS[bad]
-    for shape, reduction in SHAPES_REDUCTIONS:
-        x, t = data(case, shape)
-        assert_refused(entry_points(case, make(x), t, reduction=reduction), "input", error=error)
+    _refused_at_both_shapes(case, "input", *BAD_INPUTS[bad])
 
 
 @pytest.mark.parametrize("scalar", [1.5, 3, np.float64(2.0), True, np.float32(1.0)], ids=repr)
@@ -148,10 +154,7 @@ BAD_ELEMENTWISE_TARGETS = {
 @pytest.mark.parametrize("bad", BAD_ELEMENTWISE_TARGETS)
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=_ids(ELEMENTWISE))
 def test_elementwise_target_of_a_wrong_type(case, bad):
-    make, error = BAD_ELEMENTWISE_TARGETS[bad]
-    for shape, reduction in SHAPES_REDUCTIONS:
-        x, y = data(case, shape)
-        assert_refused(entry_points(case, x, make(y), reduction=reduction), "target", error=error)
+    _refused_at_both_shapes(case, "target", *BAD_ELEMENTWISE_TARGETS[bad])
 
 
 # ---------------------------------------------------------------------------
@@ -535,14 +538,6 @@ def test_lse_out_overlapping_what_the_kernel_reads_is_refused(case, over):
 # Misaligned arrays
 # ---------------------------------------------------------------------------
 
-def _unaligned(a):
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    view = buf[1:].view(a.dtype).reshape(a.shape)
-    view[...] = a
-    assert not view.flags.aligned and view.flags.c_contiguous
-    return view
-
-
 @pytest.mark.parametrize("which", ["input", "target", "out"])
 @pytest.mark.parametrize("case", REGISTRY, ids=_ids(REGISTRY))
 def test_misaligned_arrays_never_reach_the_kernels(case, which, monkeypatch):
@@ -572,11 +567,11 @@ def test_misaligned_arrays_never_reach_the_kernels(case, which, monkeypatch):
     t = np.ascontiguousarray(t, np.int64 if argspace.target_kind(case) == "class" else np.float32)
     out = np.zeros_like(x)
     if which == "input":
-        x = _unaligned(x)
+        x = misaligned(x)
     elif which == "target":
-        t = _unaligned(t)
+        t = misaligned(t)
     else:
-        out = _unaligned(out)
+        out = misaligned(out)
         assert_refused(entry_points(case, x, t, out=out), "out")
         return
     expected = case.cls(reduction="sum").loss_and_grad(np.array(x), np.array(t))
