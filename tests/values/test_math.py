@@ -3,7 +3,7 @@ instruction-set path, over dense sweeps of their domains.
 
 fastloss does not call libm's expf/log1pf in its hot loops (they would not
 vectorise): it has a branch-free exp for x <= 0 and log1p / log built on one
-polynomial (src/fl_internal.h). _core._math_eval runs the dispatched path's
+polynomial (src/fl_math.h). _core._math_eval runs the dispatched path's
 copy on an array.
 """
 
