@@ -43,14 +43,18 @@ def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos
     """fl_bce_with_logits_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_bce_with_logits_options opts
     cdef int64_t n = _size(x, "input")
+    if weight is not None and weight_period < 1:
+        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
+    if pos_weight is not None and pos_weight_period < 1:
+        raise ValueError(f"pos_weight_period must be >= 1 with a pos_weight, got {pos_weight_period}")
     opts.pos_weight.w = <const float *>_ptr(
         pos_weight, cnp.NPY_FLOAT32, pos_weight_period, False, "pos_weight")
     opts.pos_weight.period = pos_weight_period
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
@@ -97,8 +101,8 @@ def sigmoid_focal(x, y, float alpha, float gamma, int reduction, float grad_scal
     cdef int64_t n = _size(x, "inputs")
     opts.alpha = alpha
     opts.gamma = gamma
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "inputs")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "targets")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "inputs")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "targets")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
@@ -142,11 +146,13 @@ def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gr
     """fl_mse_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_mse_options opts
     cdef int64_t n = _size(x, "input")
+    if weight is not None and weight_period < 1:
+        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
@@ -189,11 +195,13 @@ def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gra
     """fl_l1_f32 on C-contiguous float32 arrays; the reduced loss or None."""
     cdef fl_l1_options opts
     cdef int64_t n = _size(x, "input")
+    if weight is not None and weight_period < 1:
+        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
@@ -237,11 +245,13 @@ def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float
     cdef fl_huber_options opts
     cdef int64_t n = _size(x, "input")
     opts.delta = delta
+    if weight is not None and weight_period < 1:
+        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
@@ -286,8 +296,8 @@ def smooth_l1(x, y, float beta, int reduction, float grad_scale, grad_per_sample
     cdef fl_smooth_l1_options opts
     cdef int64_t n = _size(x, "input")
     opts.beta = beta
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,

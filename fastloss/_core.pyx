@@ -10,7 +10,7 @@ The fast paths (``*_fast``) take the common case of a call, check it here
 and reach C in a few hundred nanoseconds; for anything else they return
 SLOW and the caller takes the general path.
 """
-from libc.stdint cimport int8_t, int64_t
+from libc.stdint cimport INT64_MAX, int8_t, int64_t
 
 cimport numpy as cnp
 
@@ -76,6 +76,14 @@ cdef inline void *_ptr(object arr, int typenum, int64_t size, bint writeable,
     return cnp.PyArray_DATA(a)
 
 
+cdef inline void *_array(object arr, int typenum, int64_t size, bint writeable,
+                         str name) except? NULL:
+    """_ptr for an array that is never optional (the inputs): None is refused."""
+    if arr is None:
+        raise TypeError(f"{name} must be a numpy.ndarray, not None")
+    return _ptr(arr, typenum, size, writeable, name)
+
+
 class TargetError(ValueError):
     """A class target out of range; args: (flat index, value, classes, ignore_index).
     The Python layer re-raises it as a ValueError naming the index in the
@@ -120,6 +128,10 @@ cdef inline int _check_sizes(int64_t n, int64_t c, int64_t d, int n_threads) exc
     if n < 0 or c < 0 or d < 0 or n_threads < 1:
         raise ValueError(f"sizes must be >= 0 and n_threads >= 1, got n={n}, c={c}, d={d}, "
                          f"n_threads={n_threads}")
+    # n * d * c must not wrap around: a wrapped product would pass the arrays'
+    # size checks with arrays far smaller than what the C then reads.
+    if (d and n > INT64_MAX // d) or (c and n * d > INT64_MAX // c):
+        raise ValueError(f"sizes n={n}, c={c}, d={d}: n * c * d does not fit in int64")
     return 0
 
 
@@ -137,9 +149,10 @@ def cross_entropy(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_ind
     opts.z_loss = z_loss
     opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
     opts.correct_out = <int8_t *>_ptr(correct_out, cnp.NPY_INT8, samples, True, "correct_out")
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
-    cdef const int64_t *pt = <const int64_t *>_ptr(target, cnp.NPY_INT64, samples, False,
-                                                   "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, samples * c, False,
+                                                 "input")
+    cdef const int64_t *pt = <const int64_t *>_array(target, cnp.NPY_INT64, samples, False,
+                                                     "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, samples, samples * c, reduction, grad_scale, grad_per_sample, loss_out,
@@ -169,8 +182,10 @@ def cross_entropy_soft(x, y, int64_t n, int64_t c, int64_t d, weight, float labe
     opts.z_loss = z_loss
     opts.lse_out = <float *>_ptr(lse_out, cnp.NPY_FLOAT32, samples, True, "lse_out")
     opts.correct_out = NULL
-    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, samples * c, False, "input")
-    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, samples * c, False, "target")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, samples * c, False,
+                                                 "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, samples * c, False,
+                                                 "target")
     cdef double reduced = 0.0
     cdef fl_outputs out
     _outputs(&out, samples, samples * c, reduction, grad_scale, grad_per_sample, loss_out,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Coverage-guided fuzzing of fastloss's argument parsing (atheris, libFuzzer).
 
-Each fuzz input is a byte string that ``tests/test_hardening_argspace.py``
-(shared with the Hypothesis test tests/test_hardening_fuzz.py) turns into one call
+Each fuzz input is a byte string that ``tests/_support/argspace.py``
+(shared with the Hypothesis test tests/hardening/test_fuzz.py) turns into one call
 of a public entry point -- the loss, the dtype/shape/layout of every array,
 the options, ``grad_output`` and ``out=``, valid or with deliberate defects --
 and then judges: a valid call must match the float64 reference, a defective
@@ -33,12 +33,12 @@ from collections import Counter
 import atheris
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the argument space, _registry
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # the package tests/_support
 
 with atheris.instrument_imports(include=["fastloss"]):
     import fastloss  # noqa: F401  (instrumented before anything else imports it)
 
-import test_hardening_argspace as argspace  # noqa: E402
+from _support import argspace  # noqa: E402
 
 OUTCOMES = Counter()
 DEFAULT_FLAGS = ["-max_len=512", "-len_control=0", "-timeout=30"]

@@ -1,11 +1,27 @@
 """Shared pytest configuration.
 
-The loss registry and the comparison helpers live in ``_registry.py`` beside
-this file (pytest's default ``prepend`` import mode puts this folder on
-``sys.path``, so test modules import it as ``_registry``).
+The tests live in one folder per subject (values/, options/, errors/,
+threads/, hardening/, pytorch/, tools/), without ``__init__.py``: pytest's
+default ``prepend`` import mode imports each test module by its basename, so
+basenames must be unique across the folders. The helpers are the package
+``_support/`` beside this file (the loss registry and the comparison helpers,
+the fuzzers' argument space, the ISA child script), imported as
+``from _support.registry import ...``: pytest puts this folder on
+``sys.path`` to import this conftest, and the lines below make sure of it
+whatever the import mode, so every folder (and ``pytest tests/errors``
+alone) sees ``_support``.
+
+No folder here may be named like a module the tests import: with this folder
+on ``sys.path`` a folder ``torch/`` would make ``import torch`` succeed, as an
+empty namespace package, where PyTorch is not installed (hence ``pytorch/``).
 """
 
 import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
 from hypothesis import HealthCheck, settings
 

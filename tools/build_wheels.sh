@@ -64,8 +64,10 @@ wheel=$(ls "$work"/dist/fastloss-*.whl)
 step "check the sdist"
 listing=$(tar -tzf "$sdist" | sed 's|^[^/]*/||')
 for need in LICENSE CHANGELOG.md pyproject.toml setup.py fastloss/_core.pyx \
-            src/fastloss.h src/fl_internal.h src/runtime.c src/cross_entropy.c \
-            tests/conftest.py; do
+            fastloss/_binding.pxi fastloss/_spec/__init__.py tools/codegen.py \
+            src/fastloss.h src/fl_math.h src/runtime.c src/cross_entropy/entry.c \
+            src/elementwise/template.c src/generated/fl_losses.h \
+            tests/conftest.py tests/_support/registry.py tests/_support/loss_data.py; do
     grep -qx "$need" <<<"$listing" || { echo "sdist lacks $need" >&2; exit 1; }
 done
 if grep -E '(^fastloss/_core\.c$|\.so$|\.o$|_build_info\.json$)' <<<"$listing"; then

@@ -19,7 +19,7 @@ Writes (each file says it is generated; never edit them by hand):
 
 setup.py runs this before every build, so a build never compiles stale
 output; the generated files are committed so that a reader (and a diff)
-sees them, and tests/test_codegen.py fails when they are not current.
+sees them, and tests/tools/test_codegen.py fails when they are not current.
 """
 
 import argparse
@@ -189,13 +189,17 @@ def pxi(spec):
             if opt.kind == spec.FLOAT:
                 out.append(f"    opts.{opt.name} = {opt.name}")
             elif opt.kind == spec.WEIGHT:
+                # the C reads w[i % period]: a weight needs a period >= 1
+                out.append(f"    if {opt.name} is not None and {opt.name}_period < 1:")
+                out.append(f'        raise ValueError(f"{opt.name}_period must be >= 1 with a '
+                           f'{opt.name}, got {{{opt.name}_period}}")')
                 out.append(f"    opts.{opt.name}.w = <const float *>_ptr(")
                 out.append(f'        {opt.name}, cnp.NPY_FLOAT32, {opt.name}_period, False, '
                            f'"{opt.name}")')
                 out.append(f"    opts.{opt.name}.period = {opt.name}_period")
-        out += [f'    cdef const float *px = <const float *>_ptr(x, cnp.NPY_FLOAT32, n, False, '
+        out += [f'    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, '
                 f'"{x_name}")',
-                f'    cdef const float *py = <const float *>_ptr(y, cnp.NPY_FLOAT32, n, False, '
+                f'    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, '
                 f'"{y_name}")',
                 "    cdef double reduced = 0.0",
                 "    cdef fl_outputs out",

@@ -3,17 +3,17 @@
 # temporary copy of the working tree, and run the test suite under it.
 #
 #   tools/sanitize.sh                     # the whole suite
-#   tools/sanitize.sh tests/test_errors.py -x   # any pytest arguments
+#   tools/sanitize.sh tests/errors -x     # any pytest arguments
 #
 # How a sanitized *extension* runs in a stock CPython:
 #   * libasan must be the first library loaded, so it goes in LD_PRELOAD
 #     (the extension is linked against it; python itself is not), followed by
 #     libstdc++: ASan resolves the real __cxa_throw when it starts, and a C++
 #     extension that throws later (matplotlib's ft2font, imported by
-#     tests/test_demo.py) otherwise aborts with "CHECK failed: ...
+#     tests/tools/test_demo.py) otherwise aborts with "CHECK failed: ...
 #     real___cxa_throw";
 #   * detect_leaks=0: CPython never frees its interned objects, so LeakSanitizer
-#     would drown the report (leaks are checked by tests/test_hardening_memory.py
+#     would drown the report (leaks are checked by tests/hardening/test_memory.py
 #     and tools/valgrind.sh instead);
 #   * PYTHONMALLOC=malloc sends Python's small objects through ASan's malloc
 #     too, so an overrun into a neighbouring object is caught;
@@ -73,7 +73,7 @@ set +e
     export PYTHONMALLOC=malloc
     export PYTHONPATH="$work"
     export PYTHONDONTWRITEBYTECODE=1
-    unset FASTLOSS_WHEEL_TEST  # (tests/test_wheel.py builds and installs a wheel: not here)
+    unset FASTLOSS_WHEEL_TEST  # (tests/tools/test_wheel.py builds and installs a wheel: not here)
     if [ $# -eq 0 ]; then set -- tests -q; fi
     "$py" -m pytest -p no:cacheprovider --capture=sys "$@"
 ) 2>&1 | tee "$work/pytest.log"

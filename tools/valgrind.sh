@@ -3,7 +3,7 @@
 # of fastloss (with -g) in a temporary copy of the working tree.
 #
 #   tools/valgrind.sh                  # the default selection (below)
-#   tools/valgrind.sh tests/test_errors.py -k out   # any pytest arguments
+#   tools/valgrind.sh tests/errors/test_errors.py -k out   # any pytest arguments
 #
 # PYTHONMALLOC=malloc sends every Python allocation through malloc, so that
 # memcheck sees object boundaries (pymalloc's arenas would hide them).
@@ -40,10 +40,11 @@ build_in "$work" "$py" CFLAGS=-g || exit 1
 if [ $# -eq 0 ]; then
     # Every kernel path: CE short rows (c <= 16), long rows, split rows
     # (c >= 32768), the elementwise losses, the OpenMP block driver, every
-    # error path, and the numerical edge cases. The biggest shapes are left
-    # out for time (the block driver and split path are still reached).
-    set -- tests/test_losses.py tests/test_errors.py tests/test_hardening_edges.py \
-        tests/test_cross_entropy.py -q -x \
+    # error path (tests/errors: the public API's and the binding's own), and
+    # the numerical edge cases. The biggest shapes are left out for time (the
+    # block driver and split path are still reached).
+    set -- tests/values/test_losses.py tests/errors tests/values/test_edges.py \
+        tests/values/test_cross_entropy.py -q -x \
         -k "not 256x1000 and not 1000003 and not 4x131072"
 fi
 

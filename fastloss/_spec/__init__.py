@@ -19,7 +19,8 @@ with it (run by ``setup.py`` before every build, and checked by the tests):
 * ``fastloss/_api.py``: the public functions and classes, with PyTorch's
   signatures, argument handling and numpydoc docstrings.
 
-The test registry (``tests/_registry.py``) reads :data:`LOSSES` at run time.
+The test registry (``tests/_support/registry.py``) reads :data:`LOSSES` at run
+time; a loss's test data is its row in ``tests/_support/loss_data.py``.
 
 This package imports nothing from fastloss (the build loads it by path,
 before the extension exists), only the standard library.
