@@ -262,8 +262,12 @@ def test_examples_folder_has_the_numpy_example():
 def test_example_runs(script, tmp_path):
     path = os.path.join(EXAMPLES, script)
     with open(path) as f:
-        assert len(f.read().splitlines()) < 80, f"{script} should stay under 80 lines"
+        text = f.read()
+    assert len(text.splitlines()) < 80, f"{script} should stay under 80 lines"
+    if "import torch" in text:
+        pytest.importorskip("torch")
     proc = _run([sys.executable, path], cwd=tmp_path, timeout=120)
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("final validation accuracy: "), last
+    # every example ends with its held-out accuracy
+    assert last.startswith(("final validation accuracy: ", "test accuracy: ")), last
     assert float(last.rsplit(" ", 1)[1]) >= 0.9, last

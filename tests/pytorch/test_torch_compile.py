@@ -11,7 +11,7 @@ no code generation), which runs the same custom operators.
 import numpy as np
 import pytest
 
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     HUBER,
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWar
 
 import fastloss.torch as ft  # noqa: E402
 import fastloss.torch.functional as FT  # noqa: E402
-from _torch_util import as_tensors, functional, kernel_calls  # noqa: E402,F401
+from _support.torch_util import as_tensors, functional, kernel_calls  # noqa: E402,F401
 
 OPTIONS = {
     CROSS_ENTROPY: {"weight": torch.linspace(0.5, 2.0, 10), "label_smoothing": 0.1,

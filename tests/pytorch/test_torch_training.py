@@ -29,10 +29,11 @@ torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 
 import fastloss.torch as ft  # noqa: E402
-from _torch_util import kernel_calls  # noqa: E402,F401
+from _support.torch_util import kernel_calls  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+TESTS = os.path.dirname(HERE)
+ROOT = os.path.dirname(TESTS)
 
 # Per-step losses: |fastloss - torch| <= CURVE_RTOL * max(1, |torch|). The two
 # losses and gradients differ by float32 rounding (~1e-7); over these runs
@@ -173,16 +174,12 @@ def _free_port():
 
 
 def test_ddp_two_processes_equal_one_process_on_the_whole_batch(tmp_path):
-    sys.path.insert(0, HERE)
-    try:
-        from _ddp_worker import batch, make_model, steps
-    finally:
-        sys.path.remove(HERE)
+    from _support.ddp_worker import batch, make_model, steps
     x, y = batch()
     np.savez(tmp_path / "batch.npz", x=x, y=y)
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
                GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "_ddp_worker.py"),
+    procs = [subprocess.Popen([sys.executable, os.path.join(TESTS, "_support", "ddp_worker.py"),
                                str(tmp_path / "batch.npz"), str(tmp_path / "rank"),
                                str(DDP_STEPS), str(rank)], cwd=HERE, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,7 +1,7 @@
-"""Helpers of the fastloss.torch tests (tests/test_torch_*.py).
+"""Helpers of the fastloss.torch tests (tests/pytorch/test_torch_*.py).
 
 * :func:`run_ours` runs a registry loss through fastloss.torch.functional with
-  autograd and returns NumPy results, like ``_registry.torch_loss_and_grad``
+  autograd and returns NumPy results, like ``_support.registry.torch_loss_and_grad``
   does for PyTorch;
 * the ``kernel_calls`` fixture counts the calls that reach fastloss's kernels
   (through fastloss/torch/_kernels.py, the seam to the NumPy layer), so a test

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     ELEMENTWISE,
@@ -33,7 +33,7 @@ from _registry import (
 torch = pytest.importorskip("torch")
 
 import fastloss.torch.functional as FT  # noqa: E402
-from _torch_util import functional, kernel_calls, torch_raises_in_cxx  # noqa: E402,F401
+from _support.torch_util import functional, kernel_calls, torch_raises_in_cxx  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

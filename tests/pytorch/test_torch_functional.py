@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from _registry import (
+from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
     ELEMENTWISE,
@@ -37,7 +37,7 @@ torch = pytest.importorskip("torch")
 import fastloss  # noqa: E402
 import fastloss.torch as ft  # noqa: E402
 import fastloss.torch.functional as FT  # noqa: E402
-from _torch_util import (  # noqa: E402,F401
+from _support.torch_util import (  # noqa: E402,F401
     as_tensors, functional, kernel_calls, run_ours, torch_raises_in_cxx)
 
 RTOL = 2e-5  # float32 on both sides, as in tests/test_torch.py

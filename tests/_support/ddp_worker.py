@@ -1,7 +1,7 @@
 """DistributedDataParallel with fastloss.torch's loss, run by
-tests/test_torch_training.py::test_ddp_two_processes_equal_one_process_on_the_whole_batch.
+tests/pytorch/test_torch_training.py::test_ddp_two_processes_equal_one_process_on_the_whole_batch.
 
-    python _ddp_worker.py BATCH.npz OUT_PREFIX STEPS RANK
+    python ddp_worker.py BATCH.npz OUT_PREFIX STEPS RANK
 
 is one of the 2 processes (the test starts both; gloo backend,
 MASTER_ADDR/MASTER_PORT from the environment: 127.0.0.1 and a free port).
