@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from fastloss.torch import CrossEntropyLoss   # was: from torch.nn import CrossEntropyLoss
+from fastloss.torch import CrossEntropyLoss  # was: from torch.nn import CrossEntropyLoss
 
 
 def load():

@@ -44,12 +44,14 @@ def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos
     cdef fl_bce_with_logits_options opts
     cdef int64_t n = _size(x, "input")
     if weight is not None and weight_period < 1:
-        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
+        raise ValueError(f"weight_period must be >= 1 with a weight, "
+                         f"got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
     if pos_weight is not None and pos_weight_period < 1:
-        raise ValueError(f"pos_weight_period must be >= 1 with a pos_weight, got {pos_weight_period}")
+        raise ValueError(f"pos_weight_period must be >= 1 with a pos_weight, "
+                         f"got {pos_weight_period}")
     opts.pos_weight.w = <const float *>_ptr(
         pos_weight, cnp.NPY_FLOAT32, pos_weight_period, False, "pos_weight")
     opts.pos_weight.period = pos_weight_period
@@ -147,7 +149,8 @@ def mse(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gr
     cdef fl_mse_options opts
     cdef int64_t n = _size(x, "input")
     if weight is not None and weight_period < 1:
-        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
+        raise ValueError(f"weight_period must be >= 1 with a weight, "
+                         f"got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
@@ -196,7 +199,8 @@ def l1(x, y, weight, int64_t weight_period, int reduction, float grad_scale, gra
     cdef fl_l1_options opts
     cdef int64_t n = _size(x, "input")
     if weight is not None and weight_period < 1:
-        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
+        raise ValueError(f"weight_period must be >= 1 with a weight, "
+                         f"got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period
@@ -246,7 +250,8 @@ def huber(x, y, float delta, weight, int64_t weight_period, int reduction, float
     cdef int64_t n = _size(x, "input")
     opts.delta = delta
     if weight is not None and weight_period < 1:
-        raise ValueError(f"weight_period must be >= 1 with a weight, got {weight_period}")
+        raise ValueError(f"weight_period must be >= 1 with a weight, "
+                         f"got {weight_period}")
     opts.weight.w = <const float *>_ptr(
         weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
     opts.weight.period = weight_period

@@ -16,12 +16,37 @@ on ``sys.path`` a folder ``torch/`` would make ``import torch`` succeed, as an
 empty namespace package, where PyTorch is not installed (hence ``pytorch/``).
 """
 
+import glob
+import importlib.util
 import os
 import sys
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+
+
+def _stop_if_the_source_folder_shadows_the_package():
+    """`python -m pytest` from the repository root puts the root on sys.path,
+    so `import fastloss` finds the source folder; without a build in place
+    (pip install -e .) it has no compiled extension and every import fails.
+    Say so once, plainly, instead of a circular-import error per test file."""
+    spec = importlib.util.find_spec("fastloss")
+    if spec is None or not spec.origin:
+        return
+    folder = os.path.dirname(spec.origin)
+    if glob.glob(os.path.join(folder, "_core.*.so")) or glob.glob(
+            os.path.join(folder, "_core.*.pyd")):
+        return
+    pytest.exit(f"{folder} has no compiled extension (fastloss._core), and this run imports "
+                "it instead of an installed fastloss: run `pip install -e .` once (then "
+                "`pytest` and `python -m pytest` both work), or run plain `pytest`, which "
+                "tests the installed package.", returncode=4)
+
+
+_stop_if_the_source_folder_shadows_the_package()
 
 from hypothesis import HealthCheck, settings
 

@@ -192,7 +192,8 @@ def pxi(spec):
                 # the C reads w[i % period]: a weight needs a period >= 1
                 out.append(f"    if {opt.name} is not None and {opt.name}_period < 1:")
                 out.append(f'        raise ValueError(f"{opt.name}_period must be >= 1 with a '
-                           f'{opt.name}, got {{{opt.name}_period}}")')
+                           f'{opt.name}, "')
+                out.append(f'                         f"got {{{opt.name}_period}}")')
                 out.append(f"    opts.{opt.name}.w = <const float *>_ptr(")
                 out.append(f'        {opt.name}, cnp.NPY_FLOAT32, {opt.name}_period, False, '
                            f'"{opt.name}")')

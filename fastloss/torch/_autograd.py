@@ -73,7 +73,7 @@ def loss_tensor(value):
 
 _POOL_MIN_BYTES = 1 << 22   # 4 MiB: below this malloc reuses freed blocks anyway
 _POOL_SIZE = 2              # e.g. two losses of one step, or a step and its last batch
-_pool = []
+_pool: list = []
 _pool_lock = threading.Lock()
 
 

@@ -65,7 +65,7 @@ def follow_torch_threads(get_num_threads):
 
 # Loss objects without array options, built once per set of options: building
 # one costs about a microsecond, a tenth of a whole call at (64, 10).
-_cache = {}
+_cache: dict = {}
 
 
 def _cached(key, make):

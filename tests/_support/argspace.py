@@ -91,7 +91,7 @@ NAME_PATTERNS = {
 
 def name_pattern(name):
     """A regular expression that finds `name` in an error message."""
-    return NAME_PATTERNS.get(name, r"\b%s\b" % re.escape(name))
+    return NAME_PATTERNS.get(name, rf"\b{re.escape(name)}\b")
 
 
 def names_argument(message, names):

@@ -13,6 +13,7 @@ import sys
 import traceback
 
 import fastloss
+
 from .registry import (
     REDUCTIONS,
     REGISTRY,

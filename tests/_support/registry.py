@@ -29,7 +29,7 @@ from numpy.testing import assert_allclose
 
 from fastloss import _spec, reference
 
-from .loss_data import DATA, torch_sigmoid_focal_loss  # noqa: F401  (re-exported)
+from .loss_data import DATA, torch_sigmoid_focal_loss
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -13,7 +13,6 @@ import os
 
 import numpy as np
 import pytest
-
 import torch
 
 import fastloss.torch.functional as FT

@@ -21,11 +21,11 @@ import functools
 
 import numpy as np
 import pytest
-
-from fastloss import _core, _spec
 from _support.argspace import relayout
 from _support.calls import misaligned
 from _support.registry import ELEMENTWISE
+
+from fastloss import _core, _spec
 
 MEAN, NONE = 1, 0
 N, C, D = 4, 5, 3  # cross-entropy: (N, C, D); the elementwise losses: N * C elements

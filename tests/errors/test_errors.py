@@ -22,11 +22,11 @@ A bug found here is pinned with ``pytest.mark.xfail(strict=True, reason="BUG:
 
 import numpy as np
 import pytest
-
-from fastloss import _spec
 from _support import argspace
 from _support.calls import ERRORS, assert_refused, data, entry_points, misaligned
 from _support.registry import ELEMENTWISE, REDUCTIONS, REGISTRY
+
+from fastloss import _spec
 
 CLASS = [c for c in REGISTRY if not c.elementwise]
 OUT = r"\bout\b"  # 'out', not 'output' or 'grad_output'

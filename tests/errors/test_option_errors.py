@@ -28,8 +28,6 @@ import warnings
 
 import numpy as np
 import pytest
-
-from fastloss import _spec
 from _support.calls import ERRORS, assert_refused, data, entry_points
 from _support.registry import (
     BCE_WITH_LOGITS,
@@ -41,6 +39,8 @@ from _support.registry import (
     SIGMOID_FOCAL,
     SMOOTH_L1,
 )
+
+from fastloss import _spec
 
 NAN, INF = math.nan, math.inf
 

@@ -16,12 +16,12 @@ declares (a hand-written draw, or one derived from the spec).
 from collections import Counter
 
 import pytest
+from _support import argspace
+from _support.registry import assert_loss_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastloss import _spec
-from _support import argspace
-from _support.registry import assert_loss_close
 
 OUTCOMES = Counter()
 

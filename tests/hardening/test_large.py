@@ -25,7 +25,6 @@ import re
 
 import numpy as np
 import pytest
-
 from _support.registry import REGISTRY, assert_grad_close, assert_loss_close
 
 BEYOND = 2**31 + 2**24  # elements: 16 Mi past the int32 limit

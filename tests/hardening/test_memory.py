@@ -24,10 +24,8 @@ import re
 
 import numpy as np
 import pytest
-
-from _support.registry import REGISTRY
-
 from _support import argspace
+from _support.registry import REGISTRY
 
 RSS_TOLERANCE = 3 * 2**20
 GC_TOLERANCE = 200

@@ -8,8 +8,6 @@ C >= 32768, cut into chunks merged in a fixed order).
 
 import numpy as np
 import pytest
-
-import fastloss
 from _support.registry import (
     CROSS_ENTROPY,
     REDUCTIONS,
@@ -18,6 +16,8 @@ from _support.registry import (
     assert_same,
     torch_loss_and_grad,
 )
+
+import fastloss
 from fastloss import reference as ref
 
 # short rows, long rows, split rows

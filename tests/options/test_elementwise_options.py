@@ -19,8 +19,6 @@ in tests/errors/test_option_errors.py.)
 
 import numpy as np
 import pytest
-
-import fastloss
 from _support.registry import (
     BCE_WITH_LOGITS,
     HUBER,
@@ -35,6 +33,8 @@ from _support.registry import (
     assert_same,
     torch_loss_and_grad,
 )
+
+import fastloss
 
 parametrize_reduction = pytest.mark.parametrize("reduction", REDUCTIONS)
 

@@ -14,9 +14,6 @@ import inspect
 
 import numpy as np
 import pytest
-
-import fastloss
-from fastloss import _spec
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -26,6 +23,9 @@ from _support.registry import (
     assert_loss_close,
     assert_same,
 )
+
+import fastloss
+from fastloss import _spec
 from fastloss import reference as ref
 
 W7 = np.linspace(0.5, 2.0, 7)

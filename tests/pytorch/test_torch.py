@@ -10,8 +10,6 @@ import warnings
 
 import numpy as np
 import pytest
-
-import fastloss
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -29,6 +27,8 @@ from _support.registry import (
     shape_id,
     torch_loss_and_grad,
 )
+
+import fastloss
 
 torch = pytest.importorskip("torch")
 

@@ -10,7 +10,6 @@ no code generation), which runs the same custom operators.
 
 import numpy as np
 import pytest
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -27,9 +26,10 @@ from _support.registry import (
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")
 
-import fastloss.torch as ft  # noqa: E402
-import fastloss.torch.functional as FT  # noqa: E402
-from _support.torch_util import as_tensors, functional, kernel_calls  # noqa: E402,F401
+from _support.torch_util import as_tensors, functional, kernel_calls
+
+import fastloss.torch as ft
+import fastloss.torch.functional as FT
 
 OPTIONS = {
     CROSS_ENTROPY: {"weight": torch.linspace(0.5, 2.0, 10), "label_smoothing": 0.1,

@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -32,8 +31,9 @@ from _support.registry import (
 
 torch = pytest.importorskip("torch")
 
-import fastloss.torch.functional as FT  # noqa: E402
-from _support.torch_util import functional, kernel_calls, torch_raises_in_cxx  # noqa: E402,F401
+from _support.torch_util import functional, kernel_calls, torch_raises_in_cxx
+
+import fastloss.torch.functional as FT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -34,11 +33,11 @@ from _support.registry import (
 
 torch = pytest.importorskip("torch")
 
-import fastloss  # noqa: E402
-import fastloss.torch as ft  # noqa: E402
-import fastloss.torch.functional as FT  # noqa: E402
-from _support.torch_util import (  # noqa: E402,F401
-    as_tensors, functional, kernel_calls, run_ours, torch_raises_in_cxx)
+from _support.torch_util import as_tensors, functional, kernel_calls, run_ours, torch_raises_in_cxx
+
+import fastloss
+import fastloss.torch as ft
+import fastloss.torch.functional as FT
 
 RTOL = 2e-5  # float32 on both sides, as in tests/test_torch.py
 

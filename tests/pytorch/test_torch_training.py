@@ -28,8 +28,9 @@ import pytest
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 
-import fastloss.torch as ft  # noqa: E402
-from _support.torch_util import kernel_calls  # noqa: E402,F401
+from _support.torch_util import kernel_calls
+
+import fastloss.torch as ft
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)

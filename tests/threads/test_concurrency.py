@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 import pytest
+from _support.registry import REGISTRY, assert_same
 
 import fastloss
-from _support.registry import REGISTRY, assert_same
 
 N_THREADS = 8
 REPEATS = 25

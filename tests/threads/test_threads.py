@@ -7,9 +7,9 @@ blocks, and so to give both threads work.
 
 import numpy as np
 import pytest
+from _support.registry import REDUCTIONS, REGISTRY, assert_same, case_shapes, shape_id
 
 import fastloss
-from _support.registry import REDUCTIONS, REGISTRY, assert_same, case_shapes, shape_id
 
 BIG_CASE_SHAPES = [
     pytest.param(case, shape, id=f"{case.name}-{shape_id(shape)}")

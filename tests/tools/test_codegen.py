@@ -15,9 +15,9 @@ import subprocess
 import sys
 
 import pytest
+from _support.registry import REGISTRY
 
 import fastloss
-from _support.registry import REGISTRY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CODEGEN = os.path.join(ROOT, "tools", "codegen.py")

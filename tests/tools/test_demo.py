@@ -19,9 +19,9 @@ from numpy.testing import assert_allclose
 pytest.importorskip("sklearn", reason="the demo tests need scikit-learn (the test extra has it)")
 pytest.importorskip("matplotlib", reason="the demo tests need matplotlib (the test extra has it)")
 
-from fastloss import _demo  # noqa: E402
-from fastloss.__main__ import main  # noqa: E402
-from fastloss._demo import experiments, nn  # noqa: E402
+from fastloss import _demo
+from fastloss.__main__ import main
+from fastloss._demo import experiments, nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")

@@ -5,8 +5,6 @@ and against PyTorch, with every option."""
 
 import numpy as np
 import pytest
-
-import fastloss
 from _support.registry import (
     CROSS_ENTROPY,
     REDUCTIONS,
@@ -15,6 +13,8 @@ from _support.registry import (
     assert_same,
     torch_loss_and_grad,
 )
+
+import fastloss
 from fastloss import reference as ref
 
 SHAPES = [(2, 5, 7), (3, 4, 8, 9), (1, 300, 70), (2, 1, 5), (4, 17, 129), (2, 3, 1)]

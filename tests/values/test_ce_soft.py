@@ -4,9 +4,9 @@ float64 formula, and the options PyTorch refuses with them."""
 
 import numpy as np
 import pytest
+from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close, assert_same
 
 import fastloss
-from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close, assert_same
 
 SHAPES = [(6, 5), (5,), (4, 300), (3, 40000), (3, 4, 7), (2, 40, 9, 5), (70, 3)]
 OPTIONS = {

@@ -7,8 +7,6 @@ import re
 
 import numpy as np
 import pytest
-
-import fastloss
 from _support.registry import (
     CROSS_ENTROPY,
     REDUCTIONS,
@@ -17,6 +15,8 @@ from _support.registry import (
     assert_loss_close,
     assert_same,
 )
+
+import fastloss
 from fastloss import reference as ref
 
 parametrize_reduction = pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -18,11 +18,10 @@ import math
 
 import numpy as np
 import pytest
-
-import fastloss
+from _support import argspace
 from _support.registry import REGISTRY
 
-from _support import argspace
+import fastloss
 
 try:
     import torch

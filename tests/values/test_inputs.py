@@ -5,7 +5,6 @@ one class, NaN) give what the reference and PyTorch give.
 
 import numpy as np
 import pytest
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,

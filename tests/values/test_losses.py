@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 import pytest
-
-from fastloss import _spec
 from _support.loss_data import DATA
 from _support.registry import (
     MISSING_DATA,
@@ -28,6 +26,8 @@ from _support.registry import (
     case_shapes,
     shape_id,
 )
+
+from fastloss import _spec
 
 CASE_SHAPES = [
     pytest.param(case, shape, id=f"{case.name}-{shape_id(shape)}")

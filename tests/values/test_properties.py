@@ -10,10 +10,6 @@ every gradient entry is ``1 - p`` with ``p`` within a few ulps of 1.
 """
 
 import numpy as np
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -27,6 +23,9 @@ from _support.registry import (
     assert_loss_close,
     assert_same,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 
 def _floats(bound):

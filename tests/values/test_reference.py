@@ -8,8 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
-
 from _support.registry import (
     BCE_WITH_LOGITS,
     CROSS_ENTROPY,
@@ -24,6 +22,8 @@ from _support.registry import (
     shape_id,
     torch_loss_and_grad,
 )
+from numpy.testing import assert_allclose
+
 from fastloss import reference as ref
 
 # ---------------------------------------------------------------------------
