@@ -30,6 +30,19 @@ torch_raises_in_cxx = pytest.mark.skipif(
     UNDER_ASAN, reason="PyTorch's C++ exceptions abort under the ASan preload")
 
 
+def skip_without_a_cxx_compiler():
+    """Skip the calling test when torch.compile's inductor backend has no C++
+    compiler to generate code with. The installed-wheel run
+    (tests/tools/test_wheel.py) has none by design (CC/CXX point nowhere)."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    try:
+        get_cpp_compiler()
+    except InvalidCxxCompiler as exc:
+        pytest.skip(f"torch.compile's inductor needs a C++ compiler: {exc}")
+
+
 def functional(case):
     """fastloss.torch.functional's function for a registry case."""
     return getattr(FT, case.func_name)

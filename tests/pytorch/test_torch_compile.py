@@ -26,7 +26,12 @@ from _support.registry import (
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")
 
-from _support.torch_util import as_tensors, functional, kernel_calls
+from _support.torch_util import (
+    as_tensors,
+    functional,
+    kernel_calls,
+    skip_without_a_cxx_compiler,
+)
 
 import fastloss.torch as ft
 import fastloss.torch.functional as FT
@@ -121,6 +126,7 @@ class MLP(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def model_pair():
+    skip_without_a_cxx_compiler()
     torch.manual_seed(0)
     eager = MLP()
     compiled_model = MLP()
@@ -161,6 +167,7 @@ def test_inductor_model_matches_eager_forward_backward_and_steps(model_pair, ker
 
 
 def test_inductor_loss_bitwise_equal_to_eager(kernel_calls):
+    skip_without_a_cxx_compiler()
     x, t = CROSS_ENTROPY.make_data((64, 10), 3)
 
     def f(inp, tgt):

@@ -356,18 +356,6 @@ def test_fastloss_and_reference_runners_agree(loss):
     assert_allclose(alloc, ref_grad, rtol=1e-4, atol=1e-7)
 
 
-def _skip_without_a_cxx_compiler():
-    """torch.compile's inductor compiles C++: the installed-wheel run has no
-    compiler by design (CXX points nowhere), so its provider cannot run there."""
-    from torch._inductor.cpp_builder import get_cpp_compiler
-    from torch._inductor.exc import InvalidCxxCompiler
-
-    try:
-        get_cpp_compiler()
-    except InvalidCxxCompiler as exc:
-        pytest.skip(f"torch.compile needs a C++ compiler: {exc}")
-
-
 @pytest.mark.parametrize(("provider", "shape", "threads", "modes"), [
     ("torch", (16, 5), 1, bench.MODES),
     ("torch_compile", (16, 5), 1, ("fused",)),
@@ -380,7 +368,8 @@ def test_torch_runners_compute_the_loss(provider, shape, threads, modes):
     call after call (torch_compile: two modes only, compiling takes seconds)."""
     pytest.importorskip("torch")
     if provider == "torch_compile":
-        _skip_without_a_cxx_compiler()
+        from _support.torch_util import skip_without_a_cxx_compiler
+        skip_without_a_cxx_compiler()
     w = bench.Workload("cross_entropy", shape)
     ref_value = fastloss.reference.cross_entropy(w.x, w.target)
     ref_grad = fastloss.reference.cross_entropy_grad(w.x, w.target)
