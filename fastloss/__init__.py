@@ -12,11 +12,14 @@ from . import _api
 from . import _core as _core
 from . import reference as reference
 from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
+from ._linear_ce import LinearCrossEntropyLoss, linear_cross_entropy
 from ._threads import get_num_threads, set_adaptive_threads, set_num_threads, threads
 from ._version import __version__
 
 __all__ = [
     *_api.__all__,
+    "linear_cross_entropy",
+    "LinearCrossEntropyLoss",
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",

@@ -20,7 +20,7 @@ INT64_MAX = np.iinfo(np.int64).max
 _F32_MAX = float(np.finfo(np.float32).max)
 _F32_TINY = float(np.finfo(np.float32).tiny)   # below it, rounding to float32 may reach 0
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
-NONE = 0
+NONE, MEAN, SUM = 0, 1, 2
 
 
 def flag(value, name):
@@ -263,3 +263,52 @@ def periodic_weight(weight, shape, name):
     if padded[first:] == tuple(shape[first:]):
         return w.reshape(-1), max(1, int(np.prod(shape[first:], dtype=np.int64)))
     return np.ascontiguousarray(np.broadcast_to(w, shape)).reshape(-1), size
+
+
+def chunk_size(value):
+    """Tokens per chunk of the linear cross-entropy: None (the default rule)
+    or an integer >= 1."""
+    if value is None:
+        return None
+    value = int64_scalar(value, "chunk_size")
+    if value < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {value}")
+    return value
+
+
+def linear_ce_arrays(input, linear_weight, target, linear_bias, weight, ignore_index):
+    """The arrays of a linear cross-entropy as the chunk loop needs them:
+    (x (N, H), W (V, H), b (V,) or None, t (N,) int64, w (V,) or None,
+    unbatched), float32 and int64 C-contiguous, every target in [0, V) or
+    ignore_index."""
+    x = as_f32(input, "input")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"input must have shape (N, H) or (H,), got shape {x.shape}")
+    unbatched = x.ndim == 1
+    W = as_f32(linear_weight, "linear_weight")
+    h = x.shape[-1]
+    if W.ndim != 2 or W.shape[1] != h:
+        raise ValueError(f"linear_weight must have shape (V, {h}) (V classes, the input's "
+                         f"{h} features), got shape {W.shape}")
+    c = W.shape[0]
+    if c == 0:
+        raise ValueError("linear_weight must have at least one row (class)")
+    b = None
+    if linear_bias is not None:
+        b = as_f32(linear_bias, "linear_bias")
+        if b.shape != (c,):
+            raise ValueError(f"linear_bias must have shape ({c},) (one per row of "
+                             f"linear_weight), got shape {b.shape}")
+    if unbatched:
+        x = x.reshape(1, h)
+        t = class_target(target, (), (c,)).reshape(1)
+    else:
+        t = class_target(target, (x.shape[0],), (x.shape[0], c))
+    w = class_weight(weight, c)
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = "" if unbatched else f"[{i}]"
+        raise ValueError(f"target{where} = {int(t[i])} is out of range for {c} classes "
+                         f"(valid: 0 <= target < {c}, or ignore_index={ignore_index})")
+    return x, W, b, t, w, unbatched

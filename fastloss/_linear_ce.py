@@ -1,0 +1,300 @@
+r"""Fused linear + cross-entropy (a language model's head and its loss) without
+ever holding the (tokens x vocabulary) logits.
+
+The loop, for the token chunks ``x[i:i+r]`` of ``r`` rows (``r`` below):
+
+1. ``buf = x[i:i+r] @ W.T`` (one BLAS GEMM through ``np.matmul(..., out=buf)``
+   into one logits buffer reused by every chunk), then ``buf += b``;
+2. fastloss's fused cross-entropy kernel on ``buf``, in place: the chunk's
+   loss, and its gradient written over its logits (``grad_out = buf``), scaled
+   by ``grad_output / D`` for a mean;
+3. ``grad_input[i:i+r] = buf @ W`` (a GEMM straight into the output),
+   ``grad_weight += buf.T @ x[i:i+r]`` (a GEMM into a (V, H) scratch, then an
+   add: NumPy's matmul has no beta=1 form; the first chunk writes
+   ``grad_weight`` directly) and ``grad_bias += buf.sum(0)``.
+
+Means are global: the denominator ``D`` (the number of kept targets, or the
+sum of their class weights, PyTorch's weighted mean) is computed from the
+targets before the loop, as the cross-entropy kernel computes it
+(``ce_mean_denominator`` in src/cross_entropy/entry.c), and each chunk runs the
+kernel with 'sum' semantics and gradient scale ``grad_output / D``; the loss is
+the chunks' double-precision sums divided by ``D``. Label smoothing and class
+weights need nothing more: every term of PyTorch's smoothed, weighted loss is
+divided by the same ``D``.
+
+The chunk size (rows per chunk) by default keeps the logits buffer near
+:data:`CHUNK_BYTES` (32 MiB: ``r = 32 MiB / (4 V)`` rows, 262 rows at
+V = 32000, at least :data:`MIN_CHUNK_ROWS`, at most N): small enough that the
+extra memory is a small fraction of the logits (1/32 at 8192 tokens and
+V = 32000), large enough that each GEMM runs near the speed of one big GEMM
+(its smallest dimension is ``r``, in the hundreds) and that the (V, H) add of
+the grad_weight accumulation is a small share of the chunk's
+``2 r V H``-flop GEMM. ``chunk_size=`` overrides it.
+
+Threads and determinism: the cross-entropy kernel is bitwise identical for any
+thread count (fastloss's rule); the chunk boundaries depend only on the shapes
+and ``chunk_size``. The GEMMs are NumPy's BLAS (its own thread pool, e.g.
+``OPENBLAS_NUM_THREADS`` or threadpoolctl): whether their results depend on the
+BLAS thread count is up to that library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core
+from . import _validate as v
+from ._base import option
+from ._threads import get_num_threads
+
+__all__ = ["linear_cross_entropy", "LinearCrossEntropyLoss", "default_chunk_size",
+           "CHUNK_BYTES", "MIN_CHUNK_ROWS"]
+
+CHUNK_BYTES = 32 << 20    # the logits buffer's target size
+MIN_CHUNK_ROWS = 64       # below this a GEMM's short side starves BLAS
+
+
+def default_chunk_size(n: int, vocab: int) -> int:
+    """Rows per chunk for `n` tokens and a vocabulary of `vocab`: about
+    :data:`CHUNK_BYTES` of float32 logits, at least :data:`MIN_CHUNK_ROWS`,
+    at most `n` (and at least 1)."""
+    rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (4 * max(vocab, 1)))
+    return max(1, min(n, rows))
+
+
+def mean_denominator(t: np.ndarray, w: np.ndarray | None, ignore_index: int) -> float:
+    """PyTorch's denominator of 'mean': the number of targets that are not
+    `ignore_index`, or the sum of their class weights (in double, like the
+    kernel's)."""
+    kept = t != ignore_index
+    if w is None:
+        return float(np.count_nonzero(kept))
+    return float(np.sum(w[t[kept]], dtype=np.float64))
+
+
+def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
+         label_smoothing, chunk_size, *, loss=True, grad=False, grad_output=1.0):
+    """The loss and/or (grad_input, grad_weight, grad_bias); arguments as
+    given by the user, scalar options already validated."""
+    x, W, b, t, w, unbatched = v.linear_ce_arrays(input, linear_weight, target, linear_bias,
+                                                  weight, ignore_index)
+    n, h = x.shape
+    c = W.shape[0]
+    rows = default_chunk_size(n, c) if chunk_size is None else min(max(n, 1), chunk_size)
+    per_sample_shape = () if unbatched else (n,)
+    scale, per_sample = 1.0, None
+    if grad:
+        scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
+        if per_sample is not None:
+            per_sample = per_sample.reshape(n)
+    if code == v.MEAN:
+        with np.errstate(divide="ignore", invalid="ignore"):   # D = 0: inf or NaN, as PyTorch
+            scale = float(np.float64(scale) / np.float64(mean_denominator(t, w, ignore_index)))
+    kernel_code = v.NONE if code == v.NONE else v.SUM
+    loss_out = np.empty(n, v.F32) if (loss and code == v.NONE) else None
+    total = 0.0
+    gx = gW = gb = scratch = None
+    if grad:
+        gx = np.empty((n, h), v.F32)
+        gW = np.zeros((c, h), v.F32) if n == 0 else np.empty((c, h), v.F32)
+        gb = np.zeros(c, v.F32) if b is not None else None
+    buf = np.empty((rows, c), v.F32)
+    n_threads = get_num_threads()
+    WT = W.T
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        r = stop - start
+        xc, logits = x[start:stop], buf[:r]
+        np.matmul(xc, WT, out=logits)                              # 1. logits
+        if b is not None:
+            np.add(logits, b, out=logits)
+        reduced = _core.cross_entropy(                             # 2. loss, gradient in place
+            logits, t[start:stop], r, c, 1, ignore_index, w, label_smoothing, 0.0, None, None,
+            kernel_code, scale, None if per_sample is None else per_sample[start:stop],
+            None if loss_out is None else loss_out[start:stop], logits if grad else None,
+            n_threads)
+        if loss and kernel_code != v.NONE:
+            total += reduced
+        if not grad:
+            continue
+        np.matmul(logits, W, out=gx[start:stop])                  # 3. gradients
+        if start == 0:
+            np.matmul(logits.T, xc, out=gW)
+        else:
+            if scratch is None:
+                scratch = np.empty((c, h), v.F32)
+            np.matmul(logits.T, xc, out=scratch)
+            np.add(gW, scratch, out=gW)
+        if gb is not None:
+            gb += logits.sum(axis=0)
+    del buf, scratch
+    value: Any = None
+    if loss:
+        if code == v.NONE:
+            value = loss_out.reshape(per_sample_shape) if unbatched else loss_out
+        elif code == v.MEAN:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = float(np.float64(total) / np.float64(mean_denominator(t, w,
+                                                                              ignore_index)))
+        else:
+            value = total
+    if not grad:
+        return value
+    grads = (gx.reshape(h) if unbatched else gx, gW, gb)
+    return (value, *grads) if loss else grads
+
+
+def _options(ignore_index, label_smoothing, chunk_size):
+    ignore_index = -100 if ignore_index is None else v.int64_scalar(ignore_index, "ignore_index")
+    label_smoothing = v.real_scalar(label_smoothing, "label_smoothing", 0.0, 1.0)
+    return ignore_index, label_smoothing, v.chunk_size(chunk_size)
+
+
+def linear_cross_entropy(
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    *,
+    linear_bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    chunk_size: int | None = None,
+) -> Any:
+    r"""Cross-entropy of a linear layer's output (``torch.nn.functional.linear_cross_entropy``),
+    computed chunk by chunk without the (N, V) logits.
+
+    .. math::
+
+        z_i = W x_i + b, \qquad
+        \ell_i = (1 - \varepsilon)\, w_{t_i} (\mathrm{lse}(z_i) - z_{i,t_i})
+               + \frac{\varepsilon}{V} \sum_c w_c (\mathrm{lse}(z_i) - z_{ic})
+
+    (:func:`fastloss.cross_entropy` of the logits :math:`z`). Rows whose target
+    is ``ignore_index`` contribute 0; ``'mean'`` is
+    :math:`\sum_i \ell_i / \sum_{i\, kept} w_{t_i}` (the number of kept rows
+    without weights; NaN when it is 0), over all N rows, not per chunk.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, H) or (H,)
+        Hidden states. A C-contiguous float32 array is used as is; anything
+        else is converted once.
+    linear_weight : array_like, shape (V, H)
+        The head's weight (``torch.nn.Linear(H, V).weight``).
+    target : array_like of integers, shape (N,) (or () for (H,) input)
+        Class indices in ``[0, V)``, or ``ignore_index``.
+    linear_bias : array_like, shape (V,), keyword-only, optional
+    weight : array_like, shape (V,), keyword-only, optional
+        Finite class weights.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    ignore_index : int, default -100 (None means -100, as in PyTorch)
+    label_smoothing : float in [0, 1], default 0.0
+    chunk_size : int >= 1, keyword-only, optional
+        Tokens per chunk; by default about 32 MiB of logits
+        (:func:`fastloss._linear_ce.default_chunk_size`: ``32 MiB / (4 V)``
+        rows, at least 64). Only memory and speed depend on it.
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum' (chunk sums accumulated in
+        double); a float32 array of shape (N,) (``()`` unbatched) for 'none'.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not fit together, a target outside ``[0, V)`` that is
+        not ``ignore_index`` (the message names the row), non-finite class
+        weights, an unknown reduction, an option out of range.
+    TypeError
+        Non-numeric arrays, a target that is not integer.
+    """
+    _, code = v.reduction(reduction)
+    ignore_index, label_smoothing, chunk_size = _options(ignore_index, label_smoothing,
+                                                         chunk_size)
+    return _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
+                label_smoothing, chunk_size)
+
+
+class LinearCrossEntropyLoss:
+    r"""The loss object of :func:`fastloss.linear_cross_entropy` (see it for the
+    formula and the denominator of 'mean').
+
+    Unlike ``torch.nn.LinearCrossEntropyLoss`` it holds no linear layer: the
+    head's weight and bias are arguments of each call, as in the function.
+
+    Methods
+    -------
+    forward(input, linear_weight, target, linear_bias=None) (also the call)
+        The loss.
+    loss_and_grad(input, linear_weight, target, linear_bias=None)
+        ``(loss, grad_input, grad_weight, grad_bias)`` from one chunked pass;
+        ``grad_bias`` is None without a bias. For reduction='none' the
+        gradients are those of the sum of the per-token losses.
+    backward(input, linear_weight, target, linear_bias=None, grad_output=1.0)
+        ``(grad_input, grad_weight, grad_bias)`` times ``grad_output`` (a
+        scalar for 'mean'/'sum'; for 'none' a scalar or an (N,) array),
+        without the loss.
+    """
+
+    def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0, *,
+                 chunk_size: int | None = None) -> None:
+        self.weight = weight
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+        self.chunk_size = chunk_size
+
+    ignore_index = option(
+        "ignore_index", lambda value: -100 if value is None else v.int64_scalar(value,
+                                                                                "ignore_index"))
+    label_smoothing = option(
+        "label_smoothing", lambda value: v.real_scalar(value, "label_smoothing", 0.0, 1.0))
+    chunk_size = option("chunk_size", v.chunk_size)
+
+    @property
+    def reduction(self) -> str:
+        """'mean', 'sum' or 'none' (checked when set)."""
+        return self._reduction
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        self._reduction, self._code = v.reduction(value)
+
+    def _call(self, input, linear_weight, target, linear_bias, **mode):
+        return _run(input, linear_weight, target, linear_bias, self.weight, self._ignore_index,
+                    self._code, self._label_smoothing, self._chunk_size, **mode)
+
+    def forward(self, input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike,
+                linear_bias: ArrayLike | None = None) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return self._call(input, linear_weight, target, linear_bias)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike,
+                      linear_bias: ArrayLike | None = None) -> Any:
+        """(loss, grad_input, grad_weight, grad_bias or None)."""
+        return self._call(input, linear_weight, target, linear_bias, grad=True)
+
+    def backward(self, input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike,
+                 linear_bias: ArrayLike | None = None, grad_output: ArrayLike = 1.0) -> Any:
+        """(grad_input, grad_weight, grad_bias or None) times grad_output."""
+        return self._call(input, linear_weight, target, linear_bias, loss=False, grad=True,
+                          grad_output=grad_output)
+
+    def __repr__(self) -> str:
+        parts = [] if self.weight is None else [f"weight=<array {np.shape(self.weight)}>"]
+        parts += [f"ignore_index={self.ignore_index}", f"reduction={self.reduction!r}"]
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        if self.chunk_size is not None:
+            parts.append(f"chunk_size={self.chunk_size}")
+        return f"LinearCrossEntropyLoss({', '.join(parts)})"
+
