@@ -51,7 +51,7 @@ from ._base import option
 from ._threads import get_num_threads
 
 __all__ = ["linear_cross_entropy", "LinearCrossEntropyLoss", "default_chunk_size",
-           "CHUNK_BYTES", "MIN_CHUNK_ROWS"]
+           "mean_denominator", "Plan", "CHUNK_BYTES", "MIN_CHUNK_ROWS"]
 
 CHUNK_BYTES = 32 << 20    # the logits buffer's target size
 MIN_CHUNK_ROWS = 64       # below this a GEMM's short side starves BLAS
@@ -75,48 +75,90 @@ def mean_denominator(t: np.ndarray, w: np.ndarray | None, ignore_index: int) -> 
     return float(np.sum(w[t[kept]], dtype=np.float64))
 
 
+class Plan:
+    """One call's validated arrays and constants, shared by the NumPy loop
+    here and the torch loop (fastloss/torch/_linear_ce.py).
+
+    x (N, H), W (V, H), b (V,) or None, t (N,) int64, w (V,) or None: float32
+    and int64 C-contiguous arrays (views of the caller's memory where they
+    already were); rows: tokens per chunk; scale: the kernel's gradient scale
+    (grad_output / D for 'mean'); per_sample: an (N,) upstream gradient or
+    None; loss_out: the (N,) per-token losses of 'none' (None otherwise).
+    """
+
+    __slots__ = ("x", "W", "b", "t", "w", "unbatched", "n", "h", "c", "rows", "code",
+                 "ignore_index", "label_smoothing", "scale", "per_sample", "loss_out",
+                 "denominator", "grad", "n_threads")
+
+    def __init__(self, input, linear_weight, target, linear_bias, weight, ignore_index, code,
+                 label_smoothing, chunk_size, loss, grad, grad_output):
+        x, W, b, t, w, unbatched = v.linear_ce_arrays(input, linear_weight, target,
+                                                      linear_bias, weight, ignore_index)
+        self.x, self.W, self.b, self.t, self.w, self.unbatched = x, W, b, t, w, unbatched
+        n, h = x.shape
+        self.n, self.h = n, h
+        self.c = c = W.shape[0]
+        self.rows = default_chunk_size(n, c) if chunk_size is None else min(max(n, 1),
+                                                                             chunk_size)
+        self.code, self.ignore_index, self.label_smoothing = code, ignore_index, label_smoothing
+        self.grad = grad
+        scale, per_sample = 1.0, None
+        if grad:
+            scale, per_sample = v.grad_output(grad_output, code, () if unbatched else (n,))
+            if per_sample is not None:
+                per_sample = per_sample.reshape(n)
+        self.denominator = mean_denominator(t, w, ignore_index) if code == v.MEAN else 1.0
+        if code == v.MEAN:
+            with np.errstate(divide="ignore", invalid="ignore"):   # D = 0: inf or NaN, as PyTorch
+                scale = float(np.float64(scale) / np.float64(self.denominator))
+        self.scale, self.per_sample = scale, per_sample
+        self.loss_out = np.empty(n, v.F32) if (loss and code == v.NONE) else None
+        self.n_threads = get_num_threads()
+
+    def chunk_loss_grad(self, logits, start, stop):
+        """Step 2 on the chunk's logits (a float32 (stop - start, V) array):
+        its 'sum' (or per-token losses into loss_out) and, when asked for,
+        the gradient of the loss written over the logits."""
+        return _core.cross_entropy(
+            logits, self.t[start:stop], stop - start, self.c, 1, self.ignore_index, self.w,
+            self.label_smoothing, 0.0, None, None, v.NONE if self.code == v.NONE else v.SUM,
+            self.scale, None if self.per_sample is None else self.per_sample[start:stop],
+            None if self.loss_out is None else self.loss_out[start:stop],
+            logits if self.grad else None, self.n_threads)
+
+    def loss(self, total):
+        """The loss from the chunks' summed 'sum' values (ignored for 'none')."""
+        if self.code == v.NONE:
+            return self.loss_out.reshape(()) if self.unbatched else self.loss_out
+        if self.code == v.MEAN:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return float(np.float64(total) / np.float64(self.denominator))
+        return total
+
+
 def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
          label_smoothing, chunk_size, *, loss=True, grad=False, grad_output=1.0):
     """The loss and/or (grad_input, grad_weight, grad_bias); arguments as
     given by the user, scalar options already validated."""
-    x, W, b, t, w, unbatched = v.linear_ce_arrays(input, linear_weight, target, linear_bias,
-                                                  weight, ignore_index)
-    n, h = x.shape
-    c = W.shape[0]
-    rows = default_chunk_size(n, c) if chunk_size is None else min(max(n, 1), chunk_size)
-    per_sample_shape = () if unbatched else (n,)
-    scale, per_sample = 1.0, None
-    if grad:
-        scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
-        if per_sample is not None:
-            per_sample = per_sample.reshape(n)
-    if code == v.MEAN:
-        with np.errstate(divide="ignore", invalid="ignore"):   # D = 0: inf or NaN, as PyTorch
-            scale = float(np.float64(scale) / np.float64(mean_denominator(t, w, ignore_index)))
-    kernel_code = v.NONE if code == v.NONE else v.SUM
-    loss_out = np.empty(n, v.F32) if (loss and code == v.NONE) else None
+    p = Plan(input, linear_weight, target, linear_bias, weight, ignore_index, code,
+             label_smoothing, chunk_size, loss, grad, grad_output)
+    x, W, b, n, h, c = p.x, p.W, p.b, p.n, p.h, p.c
     total = 0.0
     gx = gW = gb = scratch = None
     if grad:
         gx = np.empty((n, h), v.F32)
         gW = np.zeros((c, h), v.F32) if n == 0 else np.empty((c, h), v.F32)
         gb = np.zeros(c, v.F32) if b is not None else None
-    buf = np.empty((rows, c), v.F32)
-    n_threads = get_num_threads()
+    buf = np.empty((p.rows, c), v.F32)
     WT = W.T
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        r = stop - start
-        xc, logits = x[start:stop], buf[:r]
+    for start in range(0, n, p.rows):
+        stop = min(start + p.rows, n)
+        xc, logits = x[start:stop], buf[:stop - start]
         np.matmul(xc, WT, out=logits)                              # 1. logits
         if b is not None:
             np.add(logits, b, out=logits)
-        reduced = _core.cross_entropy(                             # 2. loss, gradient in place
-            logits, t[start:stop], r, c, 1, ignore_index, w, label_smoothing, 0.0, None, None,
-            kernel_code, scale, None if per_sample is None else per_sample[start:stop],
-            None if loss_out is None else loss_out[start:stop], logits if grad else None,
-            n_threads)
-        if loss and kernel_code != v.NONE:
+        reduced = p.chunk_loss_grad(logits, start, stop)           # 2. loss, gradient in place
+        if reduced is not None:
             total += reduced
         if not grad:
             continue
@@ -131,19 +173,10 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
         if gb is not None:
             gb += logits.sum(axis=0)
     del buf, scratch
-    value: Any = None
-    if loss:
-        if code == v.NONE:
-            value = loss_out.reshape(per_sample_shape) if unbatched else loss_out
-        elif code == v.MEAN:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = float(np.float64(total) / np.float64(mean_denominator(t, w,
-                                                                              ignore_index)))
-        else:
-            value = total
+    value = p.loss(total) if loss else None
     if not grad:
         return value
-    grads = (gx.reshape(h) if unbatched else gx, gW, gb)
+    grads = (gx.reshape(h) if p.unbatched else gx, gW, gb)
     return (value, *grads) if loss else grads
 
 

@@ -38,7 +38,8 @@ from ._autograd import empty_cache
 _kernels.follow_torch_threads(torch.get_num_threads)
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss",
-           "SmoothL1Loss", "SigmoidFocalLoss", "functional", "empty_cache"]
+           "SmoothL1Loss", "SigmoidFocalLoss", "LinearCrossEntropyLoss", "functional",
+           "empty_cache"]
 
 
 def _overwrite_repr(module, base):
@@ -173,3 +174,29 @@ class SigmoidFocalLoss(nn.Module):
     def extra_repr(self):
         return _overwrite_repr(
             self, f"alpha={self.alpha}, gamma={self.gamma}, reduction={self.reduction!r}")
+
+
+class LinearCrossEntropyLoss(nn.LinearCrossEntropyLoss):
+    """``torch.nn.LinearCrossEntropyLoss`` (it owns the head: ``self.linear``)
+    computed by fastloss's chunked loop; see
+    :func:`fastloss.torch.functional.linear_cross_entropy`. One more
+    keyword-only argument, ``chunk_size`` (tokens per chunk, default: the
+    rule there)."""
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None,
+                 dtype=None, reduction="mean", weight=None, ignore_index=None,
+                 label_smoothing=0.0, options=None, chunk_size=None):
+        super().__init__(in_features, num_classes, out_features=out_features, bias=bias,
+                         device=device, dtype=dtype, reduction=reduction, weight=weight,
+                         ignore_index=ignore_index, label_smoothing=label_smoothing,
+                         options=options)
+        self.chunk_size = chunk_size
+
+    def forward(self, input, target):
+        if self.out_features:   # K-dimensional: PyTorch's own
+            return super().forward(input, target)
+        return functional.linear_cross_entropy(
+            input, self.linear.weight, target, linear_bias=self.linear.bias,
+            weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, options=self.options,
+            chunk_size=self.chunk_size)

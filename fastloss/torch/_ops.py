@@ -16,6 +16,10 @@ tracing (``register_fake``) and its autograd formula (``register_autograd``):
   float beta, bool need_grad)``
 * ``fastloss::sigmoid_focal_loss(Tensor inputs, Tensor targets, float alpha,
   float gamma, str reduction, bool need_grad)``
+* ``fastloss::linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target,
+  Tensor? linear_bias, Tensor? weight, int ignore_index, str reduction,
+  float label_smoothing, int chunk_size, bool need_grad)`` and its backward for
+  reduction='none', ``fastloss::linear_cross_entropy_backward`` (see below)
 
 Each returns ``(loss, grad)``: the loss (0-d for 'mean'/'sum', per-sample for
 'none') and, from the same kernel call, d(loss)/d(input) (for 'none', of the
@@ -54,11 +58,12 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from . import _kernels
+from . import _kernels, _linear_ce
 from ._autograd import grad_buffer, loss_tensor, numpy_view
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
-           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss"]
+           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy",
+           "linear_cross_entropy_backward"]
 
 
 def _arr(t):
@@ -232,3 +237,104 @@ def _(inputs, targets, alpha, gamma, reduction, need_grad):
 
 
 _register_autograd(sigmoid_focal_loss, 6, 4, _no_class_axis)
+
+
+# --------------------------------------------------------------------------
+# Linear cross-entropy (fastloss/torch/_linear_ce.py).
+#
+# Returns (loss, grad_input, grad_weight, grad_bias): for 'mean' and 'sum',
+# with need_grad, the three gradients of the loss from the chunked forward
+# (an empty (0,) tensor for an absent bias or without need_grad); backward
+# multiplies them by the upstream gradient. For 'none' the forward is called
+# with need_grad=False and backward runs linear_cross_entropy_backward with
+# the per-token upstream gradient. chunk_size 0: the default rule.
+
+def _lce_empty(t):
+    return t.new_empty((0,), dtype=torch.float32)
+
+
+@torch.library.custom_op("fastloss::linear_cross_entropy", mutates_args=(), device_types="cpu")
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor,
+                         linear_bias: Optional[Tensor], weight: Optional[Tensor],
+                         ignore_index: int, reduction: str, label_smoothing: float,
+                         chunk_size: int, need_grad: bool
+                         ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    value, gx, gW, gb = _linear_ce.run(input, linear_weight, linear_bias, target, weight,
+                                       ignore_index, reduction, label_smoothing,
+                                       chunk_size or None, need_grad)
+    return (value, _lce_empty(input) if gx is None else gx,
+            _lce_empty(input) if gW is None else gW, _lce_empty(input) if gb is None else gb)
+
+
+def _lce_loss_shape(input, reduction):
+    if reduction != "none" or input.dim() == 1:
+        return ()
+    return (input.shape[0],)
+
+
+@linear_cross_entropy.register_fake
+def _(input, linear_weight, target, linear_bias, weight, ignore_index, reduction,
+      label_smoothing, chunk_size, need_grad):
+    loss = input.new_empty(_lce_loss_shape(input, reduction))
+    if not need_grad:
+        return loss, _lce_empty(input), _lce_empty(input), _lce_empty(input)
+    gb = _lce_empty(input) if linear_bias is None else linear_bias.new_empty(linear_bias.shape)
+    return (loss, input.new_empty(input.shape), linear_weight.new_empty(linear_weight.shape),
+            gb)
+
+
+@torch.library.custom_op("fastloss::linear_cross_entropy_backward", mutates_args=(),
+                         device_types="cpu")
+def linear_cross_entropy_backward(input: Tensor, linear_weight: Tensor, target: Tensor,
+                                  linear_bias: Optional[Tensor], weight: Optional[Tensor],
+                                  grad_output: Tensor, ignore_index: int, reduction: str,
+                                  label_smoothing: float, chunk_size: int
+                                  ) -> Tuple[Tensor, Tensor, Tensor]:
+    """The three gradients of reduction='none' for a per-token grad_output."""
+    go = grad_output.reshape(-1).float() if grad_output.dim() else float(grad_output)
+    _, gx, gW, gb = _linear_ce.run(input, linear_weight, linear_bias, target, weight,
+                                   ignore_index, reduction, label_smoothing,
+                                   chunk_size or None, True, go)
+    return gx, gW, _lce_empty(input) if gb is None else gb
+
+
+@linear_cross_entropy_backward.register_fake
+def _(input, linear_weight, target, linear_bias, weight, grad_output, ignore_index,
+      reduction, label_smoothing, chunk_size):
+    gb = _lce_empty(input) if linear_bias is None else linear_bias.new_empty(linear_bias.shape)
+    return input.new_empty(input.shape), linear_weight.new_empty(linear_weight.shape), gb
+
+
+def _lce_setup_context(ctx, inputs, output):
+    ctx.set_materialize_grads(False)
+    input, linear_weight, target, linear_bias, weight, ignore_index, reduction, \
+        label_smoothing, chunk_size, need_grad = inputs
+    _, gx, gW, gb = output
+    ctx.mark_non_differentiable(gx, gW, gb)
+    ctx.reduced = reduction != "none"
+    ctx.has_bias = linear_bias is not None
+    ctx.options = (ignore_index, reduction, label_smoothing, chunk_size)
+    if ctx.reduced:
+        ctx.save_for_backward(gx, gW, gb)
+    else:
+        ctx.save_for_backward(input, linear_weight, target, linear_bias, weight)
+
+
+def _lce_backward(ctx, d_loss, d_gx, d_gW, d_gb):
+    if d_loss is None:
+        return (None,) * 10
+    if ctx.reduced:
+        gx, gW, gb = ctx.saved_tensors
+        if gx.numel() == 0 and d_loss.numel() != 0 and gW.numel() == 0:
+            raise RuntimeError("fastloss: backward through an operator called with "
+                               "need_grad=False")
+        grads = (gx * d_loss, gW * d_loss, gb * d_loss if ctx.has_bias else None)
+    else:
+        input, linear_weight, target, linear_bias, weight = ctx.saved_tensors
+        gx, gW, gb = linear_cross_entropy_backward(input, linear_weight, target, linear_bias,
+                                                   weight, d_loss, *ctx.options)
+        grads = (gx, gW, gb if ctx.has_bias else None)
+    return (grads[0], grads[1], None, grads[2]) + (None,) * 6
+
+
+linear_cross_entropy.register_autograd(_lce_backward, setup_context=_lce_setup_context)

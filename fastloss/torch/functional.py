@@ -73,10 +73,10 @@ import torch
 import torch.nn.functional as _F
 from torch.nn import _reduction
 
-from . import _autograd, _kernels, _ops
+from . import _autograd, _kernels, _linear_ce, _ops
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
-           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss"]
+           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
@@ -561,3 +561,130 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none", *
     return _elementwise("sigmoid_focal_loss", inputs, targets, reduction, torch_loss,
                         overwrite_input, (),
                         {"alpha": _real(alpha), "gamma": _real(gamma, low=0.0)})
+
+
+# --------------------------------------------------------------------------
+# Linear cross-entropy (a language model's head and its loss).
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0,
+                         options=None, chunk_size=None):
+    r"""Cross-entropy of a linear layer's output (``torch.nn.functional.linear_cross_entropy``)
+    without the (N, V) logits: :func:`fastloss.linear_cross_entropy`'s chunked
+    loop with torch's GEMMs (fastloss/torch/_linear_ce.py).
+
+    .. math::
+
+        \ell_i = \mathrm{CE}(W x_i + b,\, t_i)
+
+    with PyTorch's cross-entropy (class weights, label smoothing,
+    ``ignore_index``); 'mean' divides by the kept targets' weights over all
+    tokens.
+
+    The fused path runs for float32 CPU tensors: input (N, H) or (H,),
+    linear_weight (V, H), linear_bias (V,), an int64 class-index target that
+    does not require grad, float32 class weights (V,) that do not; everything
+    else (other devices and dtypes, probability targets, K-dimensional
+    weights, torch.func transforms, targets fastloss refuses, ...) runs
+    PyTorch's function with the same arguments. The forward computes the loss
+    and the gradients of input, linear_weight and linear_bias ('mean' and
+    'sum'; 'none' computes them in backward, from the per-token upstream
+    gradient); autograd keeps only the gradients. Under torch.compile it is
+    the ``fastloss::linear_cross_entropy`` custom operator (no graph break).
+    Double backward is recomputed by PyTorch's reference path.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, H) or (H,)
+    linear_weight : Tensor, shape (V, H)
+    target : Tensor of int64, shape (N,) or ()
+    linear_bias : Tensor, shape (V,), optional
+    weight : Tensor, shape (V,), optional
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    ignore_index : int or None, default None (-100, as in PyTorch)
+    label_smoothing : float in [0, 1], default 0.0
+    options : torch.nn.LinearCrossEntropyOptions, optional
+        Accepted for compatibility: fastloss always chunks; its
+        ``batch_chunk_size``, when set, is the chunk size.
+    chunk_size : int >= 1, keyword-only, optional
+        Tokens per chunk (default: about 32 MiB of logits, see
+        :func:`fastloss.linear_cross_entropy`). Only memory and speed depend on it.
+
+    Returns
+    -------
+    Tensor
+        0-d for 'mean' and 'sum'; (N,) (or () for (H,) input) for 'none'.
+    """
+    def torch_loss(x, W, b):
+        return _F.linear_cross_entropy(x, W, target, linear_bias=b, weight=weight,
+                                       reduction=reduction, ignore_index=ignore_index,
+                                       label_smoothing=label_smoothing, options=options)
+
+    compiling = torch.compiler.is_compiling()
+    args = None
+    if compiling or _eager_ok():
+        args = _linear_ce_args(input, linear_weight, target, linear_bias, weight, reduction,
+                               ignore_index, label_smoothing, options, chunk_size, compiling)
+    if args is None:
+        return torch_loss(input, linear_weight, linear_bias)
+    w, ignore, eps, chunk = args
+    need_grad = torch.is_grad_enabled() and (
+        input.requires_grad or linear_weight.requires_grad
+        or (linear_bias is not None and linear_bias.requires_grad))
+    if compiling:
+        return _ops.linear_cross_entropy(input, linear_weight, target, linear_bias, w, ignore,
+                                         reduction, eps, chunk or 0,
+                                         need_grad and reduction != "none")[0]
+    try:
+        if not need_grad:
+            return _linear_ce.run(input, linear_weight, linear_bias, target, w, ignore,
+                                  reduction, eps, chunk, False)[0]
+        return _linear_ce.LinearCrossEntropyFunction.apply(
+            input, linear_weight, linear_bias,
+            (target, w, ignore, reduction, eps, chunk, torch_loss))
+    except (ValueError, TypeError):   # fastloss refuses (a target out of range, ...)
+        return torch_loss(input, linear_weight, linear_bias)
+
+
+def _linear_ce_args(input, linear_weight, target, linear_bias, weight, reduction,
+                    ignore_index, label_smoothing, options, chunk_size, compiling):
+    """(float32 weight or None, ignore_index, label_smoothing, chunk size or
+    None) for the kernels, or None (PyTorch's function runs)."""
+    if reduction not in _REDUCTIONS:
+        return None
+    if ignore_index is None:
+        ignore_index = -100
+    elif type(ignore_index) is not int:
+        return None
+    tensors = (input, linear_weight, target, linear_bias, weight)
+    if compiling:
+        if not all(t is None or _cpu(t) for t in tensors):
+            return None
+    elif not all(_plain(t) for t in tensors):
+        return None
+    if input.dtype is not torch.float32 or linear_weight.dtype is not torch.float32:
+        return None
+    if input.dim() not in (1, 2) or linear_weight.dim() != 2:
+        return None
+    if target.dtype is not torch.int64 or target.requires_grad:
+        return None
+    if target.shape != (input.shape[:1] if input.dim() == 2 else ()):
+        return None
+    v_classes = linear_weight.shape[0]
+    if linear_bias is not None and (linear_bias.dtype is not torch.float32
+                                    or linear_bias.shape != (v_classes,)):
+        return None
+    eps = _real(label_smoothing, 0.0, 1.0)
+    if eps is None:
+        return None
+    chunk = chunk_size
+    if chunk is None and options is not None:
+        chunk = getattr(options, "batch_chunk_size", None)
+    if chunk is not None and (type(chunk) is not int or chunk < 1):
+        return None
+    if weight is None:
+        return None, ignore_index, eps, chunk
+    ok, w = _weight(weight, (v_classes,), exact=True)
+    if not ok or w.dtype is not torch.float32:
+        return None
+    return w, ignore_index, eps, chunk
