@@ -527,7 +527,8 @@ def test_opcheck(name, make_args):
 
 def test_operators_are_registered_under_fastloss():
     for name in ("cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
-                 "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss"):
+                 "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy",
+                 "linear_cross_entropy_backward"):
         assert hasattr(torch.ops.fastloss, name)
 
 
@@ -546,7 +547,7 @@ def test_import_fastloss_does_not_import_torch():
 
 def test_fastloss_torch_exports():
     assert set(ft.__all__) == {"CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
-                               "HuberLoss", "SmoothL1Loss", "SigmoidFocalLoss", "functional",
-                               "empty_cache"}
+                               "HuberLoss", "SmoothL1Loss", "SigmoidFocalLoss", "LinearCrossEntropyLoss",
+                               "functional", "empty_cache"}
     assert ft.functional is FT
     assert fastloss.torch is ft
