@@ -8,7 +8,8 @@ The loop, for the token chunks ``x[i:i+r]`` of ``r`` rows (``r`` below):
 2. fastloss's fused cross-entropy kernel on ``buf``, in place: the chunk's
    loss, and its gradient written over its logits (``grad_out = buf``), scaled
    by ``grad_output / D`` for a mean;
-3. ``grad_input[i:i+r] = buf @ W`` (a GEMM straight into the output),
+3. ``grad_input[i:i+r] = buf @ W`` (computed as ``(W.T @ buf.T).T`` into an
+   (H, r) scratch, the layout OpenBLAS runs fastest, then copied),
    ``grad_weight += buf.T @ x[i:i+r]`` (a GEMM into a (V, H) scratch, then an
    add: NumPy's matmul has no beta=1 form; the first chunk writes
    ``grad_weight`` directly) and ``grad_bias += buf.sum(0)``.
@@ -150,6 +151,7 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
         gW = np.zeros((c, h), v.F32) if n == 0 else np.empty((c, h), v.F32)
         gb = np.zeros(c, v.F32) if b is not None else None
     buf = np.empty((p.rows, c), v.F32)
+    gxT_flat = np.empty(h * p.rows, v.F32) if grad else None
     WT = W.T
     for start in range(0, n, p.rows):
         stop = min(start + p.rows, n)
@@ -162,7 +164,12 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
             total += reduced
         if not grad:
             continue
-        np.matmul(logits, W, out=gx[start:stop])                  # 3. gradients
+        # 3. gradients. grad_input as (W.T @ g.T).T: OpenBLAS runs this
+        # layout 2-3x faster than g @ W for a (rows, V) g with V >> rows
+        # (316 vs 124 ms at rows 262, V 32000, H 512, 2 threads)
+        gxT = gxT_flat[:h * (stop - start)].reshape(h, stop - start)
+        np.matmul(WT, logits.T, out=gxT)
+        gx[start:stop] = gxT.T
         if start == 0:
             np.matmul(logits.T, xc, out=gW)
         else:
@@ -172,7 +179,7 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
             np.add(gW, scratch, out=gW)
         if gb is not None:
             gb += logits.sum(axis=0)
-    del buf, scratch
+    del buf, scratch, gxT_flat
     value = p.loss(total) if loss else None
     if not grad:
         return value
