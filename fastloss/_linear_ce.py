@@ -8,11 +8,13 @@ The loop, for the token chunks ``x[i:i+r]`` of ``r`` rows (``r`` below):
 2. fastloss's fused cross-entropy kernel on ``buf``, in place: the chunk's
    loss, and its gradient written over its logits (``grad_out = buf``), scaled
    by ``grad_output / D`` for a mean;
-3. ``grad_input[i:i+r] = buf @ W`` (computed as ``(W.T @ buf.T).T`` into an
-   (H, r) scratch, the layout OpenBLAS runs fastest, then copied),
+3. ``grad_input[i:i+r] = buf @ W`` (for H > r computed as ``(W.T @ buf.T).T``
+   into an (H, r) scratch and copied: see the loop for why),
    ``grad_weight += buf.T @ x[i:i+r]`` (a GEMM into a (V, H) scratch, then an
    add: NumPy's matmul has no beta=1 form; the first chunk writes
-   ``grad_weight`` directly) and ``grad_bias += buf.sum(0)``.
+   ``grad_weight`` directly; tried: blocks of 2 MiB of grad_weight's rows
+   through an in-cache scratch, 2-3.5x slower with threaded OpenBLAS on the
+   loaded 2-core machine) and ``grad_bias += buf.sum(0)``.
 
 Means are global: the denominator ``D`` (the number of kept targets, or the
 sum of their class weights, PyTorch's weighted mean) is computed from the
@@ -151,7 +153,7 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
         gW = np.zeros((c, h), v.F32) if n == 0 else np.empty((c, h), v.F32)
         gb = np.zeros(c, v.F32) if b is not None else None
     buf = np.empty((p.rows, c), v.F32)
-    gxT_flat = np.empty(h * p.rows, v.F32) if grad else None
+    gxT_flat = None
     WT = W.T
     for start in range(0, n, p.rows):
         stop = min(start + p.rows, n)
@@ -164,12 +166,21 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
             total += reduced
         if not grad:
             continue
-        # 3. gradients. grad_input as (W.T @ g.T).T: OpenBLAS runs this
-        # layout 2-3x faster than g @ W for a (rows, V) g with V >> rows
-        # (316 vs 124 ms at rows 262, V 32000, H 512, 2 threads)
-        gxT = gxT_flat[:h * (stop - start)].reshape(h, stop - start)
-        np.matmul(WT, logits.T, out=gxT)
-        gx[start:stop] = gxT.T
+        # 3. gradients. grad_input = g @ W, a GEMM whose inner dimension is V.
+        # Threaded OpenBLAS runs it 4-20x slower when the output has fewer
+        # rows than columns (measured on the shared 2-core Xeon, 2 threads,
+        # rows 262, V 32000: H 128 48 ms as g @ W vs 1140 ms as (W.T @ g.T).T;
+        # H 512 1148 ms vs 225 ms; H 1024 1092 vs 279 ms; one thread: all
+        # within 30%), so the output is laid out with the longer side first.
+        r = stop - start
+        if h > r:
+            if gxT_flat is None:
+                gxT_flat = np.empty(h * p.rows, v.F32)
+            gxT = gxT_flat[:h * r].reshape(h, r)
+            np.matmul(WT, logits.T, out=gxT)
+            gx[start:stop] = gxT.T
+        else:
+            np.matmul(logits, W, out=gx[start:stop])
         if start == 0:
             np.matmul(logits.T, xc, out=gW)
         else:

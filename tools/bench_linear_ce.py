@@ -20,8 +20,10 @@ Time: forward + backward at 2048 tokens x hidden 512 x vocabulary 32000 and
 after the other; the table gives the median), after one untimed warm-up call
 each. Memory: peak extra memory of one forward + backward at 8192 x 256 x 32000
 (and with --large-vocab 2048 x 512 x 128256), each provider in its own
-subprocess after a warm-up call: the peak resident set size (VmHWM, reset
-through /proc/self/clear_refs) minus the resident size before the call;
+subprocess after a warm-up call on a small problem (64 tokens, vocabulary
+1000): the peak resident set size (VmHWM, reset through /proc/self/clear_refs)
+minus the resident size before the call, inputs allocated; the gradients
+(outputs) count;
 for NumPy also tracemalloc's peak (what NumPy allocates, outputs included).
 The machine line gives the CPU, fastloss's ISA path and the load average
 before and after: on a shared machine compare the ratios of one run.
@@ -140,8 +142,11 @@ def _memory_child(provider, shape, threads):
     import tracemalloc
 
     set_threads(threads)
+    # warm-up on a small problem: the libraries' lazy initialisations (thread
+    # pools, kernels) are not the call's memory, but anything a provider
+    # keeps from one call to the next at the full size is
+    runner(provider, (64, shape[1], 1000))()
     run = runner(provider, shape)
-    run()   # warm-up: lazy initialisations are not the call's memory
     gc.collect()
 
     def status(key):
