@@ -91,10 +91,11 @@ class Plan:
 
     __slots__ = ("x", "W", "b", "t", "w", "unbatched", "n", "h", "c", "rows", "code",
                  "ignore_index", "label_smoothing", "scale", "per_sample", "loss_out",
-                 "denominator", "grad", "n_threads")
+                 "denominator", "grad", "n_threads", "z_loss")
 
     def __init__(self, input, linear_weight, target, linear_bias, weight, ignore_index, code,
-                 label_smoothing, chunk_size, loss, grad, grad_output):
+                 label_smoothing, chunk_size, loss, grad, grad_output, z_loss=0.0):
+        self.z_loss = z_loss
         x, W, b, t, w, unbatched = v.linear_ce_arrays(input, linear_weight, target,
                                                       linear_bias, weight, ignore_index)
         self.x, self.W, self.b, self.t, self.w, self.unbatched = x, W, b, t, w, unbatched
@@ -124,7 +125,7 @@ class Plan:
         the gradient of the loss written over the logits."""
         return _core.cross_entropy(
             logits, self.t[start:stop], stop - start, self.c, 1, self.ignore_index, self.w,
-            self.label_smoothing, 0.0, None, None, v.NONE if self.code == v.NONE else v.SUM,
+            self.label_smoothing, self.z_loss, None, None, v.NONE if self.code == v.NONE else v.SUM,
             self.scale, None if self.per_sample is None else self.per_sample[start:stop],
             None if self.loss_out is None else self.loss_out[start:stop],
             logits if self.grad else None, self.n_threads)
@@ -140,11 +141,12 @@ class Plan:
 
 
 def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
-         label_smoothing, chunk_size, *, loss=True, grad=False, grad_output=1.0):
+         label_smoothing, chunk_size, z_loss=0.0, *, loss=True, grad=False,
+         grad_output=1.0):
     """The loss and/or (grad_input, grad_weight, grad_bias); arguments as
     given by the user, scalar options already validated."""
     p = Plan(input, linear_weight, target, linear_bias, weight, ignore_index, code,
-             label_smoothing, chunk_size, loss, grad, grad_output)
+             label_smoothing, chunk_size, loss, grad, grad_output, z_loss)
     x, W, b, n, h, c = p.x, p.W, p.b, p.n, p.h, p.c
     total = 0.0
     gx = gW = gb = scratch = None
@@ -215,6 +217,7 @@ def linear_cross_entropy(
     ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    z_loss: float = 0.0,
 ) -> Any:
     r"""Cross-entropy of a linear layer's output (``torch.nn.functional.linear_cross_entropy``),
     computed chunk by chunk without the (N, V) logits.
@@ -249,6 +252,9 @@ def linear_cross_entropy(
         Tokens per chunk; by default about 32 MiB of logits
         (:func:`fastloss._linear_ce.default_chunk_size`: ``32 MiB / (4 V)``
         rows, at least 64). Only memory and speed depend on it.
+    z_loss : float >= 0, keyword-only, default 0.0
+        Adds ``z_loss * lse(z_i)**2`` per kept token (PaLM's z-loss, as in
+        :func:`fastloss.cross_entropy`; not in PyTorch), from the same pass.
 
     Returns
     -------
@@ -269,7 +275,7 @@ def linear_cross_entropy(
     ignore_index, label_smoothing, chunk_size = _options(ignore_index, label_smoothing,
                                                          chunk_size)
     return _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
-                label_smoothing, chunk_size)
+                label_smoothing, chunk_size, v.real_scalar(z_loss, "z_loss", 0.0, None))
 
 
 class LinearCrossEntropyLoss:
@@ -295,8 +301,9 @@ class LinearCrossEntropyLoss:
 
     def __init__(self, weight: ArrayLike | None = None, ignore_index: int | None = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0, *,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, z_loss: float = 0.0) -> None:
         self.weight = weight
+        self.z_loss = z_loss
         self.ignore_index = ignore_index
         self.reduction = reduction
         self.label_smoothing = label_smoothing
@@ -308,6 +315,7 @@ class LinearCrossEntropyLoss:
     label_smoothing = option(
         "label_smoothing", lambda value: v.real_scalar(value, "label_smoothing", 0.0, 1.0))
     chunk_size = option("chunk_size", v.chunk_size)
+    z_loss = option("z_loss", lambda value: v.real_scalar(value, "z_loss", 0.0, None))
 
     @property
     def reduction(self) -> str:
@@ -320,7 +328,8 @@ class LinearCrossEntropyLoss:
 
     def _call(self, input, linear_weight, target, linear_bias, **mode):
         return _run(input, linear_weight, target, linear_bias, self.weight, self._ignore_index,
-                    self._code, self._label_smoothing, self._chunk_size, **mode)
+                    self._code, self._label_smoothing, self._chunk_size, self._z_loss,
+                    **mode)
 
     def forward(self, input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike,
                 linear_bias: ArrayLike | None = None) -> Any:
@@ -347,5 +356,7 @@ class LinearCrossEntropyLoss:
             parts.append(f"label_smoothing={self.label_smoothing}")
         if self.chunk_size is not None:
             parts.append(f"chunk_size={self.chunk_size}")
+        if self.z_loss:
+            parts.append(f"z_loss={self.z_loss}")
         return f"LinearCrossEntropyLoss({', '.join(parts)})"
 

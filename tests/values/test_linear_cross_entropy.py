@@ -22,6 +22,7 @@ OPTIONS = {
     "weight": {"weight": "w"},
     "smoothing": {"label_smoothing": 0.15},
     "all": {"weight": "w", "label_smoothing": 0.3, "ignore_index": 4},
+    "z_loss": {"weight": "w", "z_loss": 1e-3},    # fastloss's option, not PyTorch's
 }
 
 
@@ -41,12 +42,12 @@ def options_of(name, w):
 
 
 def ref(x, W, b, t, reduction="mean", grad_output=1.0, weight=None, ignore_index=-100,
-        label_smoothing=0.0):
+        label_smoothing=0.0, z_loss=0.0):
     """(loss, grad_input, grad_weight, grad_bias) in float64 from the logits."""
     x64, W64 = x.astype(np.float64), W.astype(np.float64)
     z = x64 @ W64.T + (0.0 if b is None else b.astype(np.float64))
     kw = dict(weight=weight, ignore_index=ignore_index, reduction=reduction,
-              label_smoothing=label_smoothing)
+              label_smoothing=label_smoothing, z_loss=z_loss)
     loss = reference.cross_entropy(z, t, **kw)
     g = reference.cross_entropy_grad(z, t, grad_output=grad_output, **kw)
     return loss, g @ W64, g.T @ x64, None if b is None else g.sum(0)
@@ -263,6 +264,10 @@ def test_class_options_are_checked_when_set_and_repr():
         crit.chunk_size = 0
     with pytest.raises(TypeError, match="ignore_index must be an integer"):
         crit.ignore_index = 1.5
+    with pytest.raises(ValueError, match="z_loss must be a number >= 0.0"):
+        crit.z_loss = -0.5
+    crit.z_loss = 0.01
+    assert repr(crit).endswith("label_smoothing=0.25, z_loss=0.01)")
 
 
 # --------------------------------------------------------------------------
@@ -307,6 +312,7 @@ def _call(**over):
     ({"ignore_index": 2.5}, TypeError, "ignore_index must be an integer"),
     ({"chunk_size": 0}, ValueError, "chunk_size must be at least 1, got 0"),
     ({"chunk_size": 2.0}, TypeError, "chunk_size must be an integer"),
+    ({"z_loss": -1.0}, ValueError, "z_loss must be a number >= 0.0"),
 ])
 def test_argument_errors(over, error, match):
     with pytest.raises(error, match=match):
