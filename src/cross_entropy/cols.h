@@ -20,6 +20,7 @@
 typedef struct {
     float k[FL_TILE_ROWS], b[FL_TILE_ROWS], bt[FL_TILE_ROWS];   /* see ce_finish */
     int64_t t[FL_TILE_ROWS];        /* target of each column, -1 if ignored/invalid */
+    float xt[FL_TILE_ROWS];         /* the target's logit, 0 for t = -1 */
 } ce_cols_out;
 
 /* 1 when the first index of column r's maximum m is t. */
@@ -35,16 +36,19 @@ FL_INLINE int ce_col_argmax_is(const float *x, int64_t ld, int64_t r, int64_t t,
 
 /* Columns 0..rows-1 of x (stride ld between classes) are the samples
  * base..base+rows-1. Stores exp(x - m) into e (stride eld) when e != NULL
- * (e may equal x); fills out->res/t and the per-sample outputs; returns the
- * sum of the losses. */
+ * (e may equal x); fills out and the per-sample outputs; returns the sum of
+ * the losses. The caller has already checked the targets of columns
+ * 0..done-1 (out->t, out->xt, *bad as below; tiles.c does it 8 columns per
+ * vector); ce_cols checks the rest. */
 FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, float *e, int64_t eld,
                          int64_t rows, int64_t base, const int64_t c, ce_cols_out *out,
-                         int64_t *bad)
+                         int64_t *bad, int64_t done)
 {
     enum { R = FL_TILE_ROWS };
     const float *w = p->weight;
     const int has_sd = p->eps != 0.0f;
-    float m[R], lg[R], xt[R], sf[R], sdf[R], lse[R];
+    float m[R], lg[R], sf[R], sdf[R], lse[R];
+    const float *xt = out->xt;
     double s[R], sd[R];
 
     FL_SIMD
@@ -56,16 +60,18 @@ FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, flo
             m[r] = x[j * ld + r] > m[r] ? x[j * ld + r] : m[r];
     }
     /* Targets first: x_t and argmax are read before e may overwrite x. */
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = done; r < rows; r++) {
         const int64_t i = base + r, t = p->target[i];
         const int valid = t >= 0 && t < c && t != p->ignore_index;
         if (!valid && t != p->ignore_index && *bad < 0)
             *bad = i;
         out->t[r] = valid ? t : -1;
-        xt[r] = valid ? x[t * ld + r] : 0.0f;
-        if (p->correct_out)
-            p->correct_out[i] = (int8_t)(valid && ce_col_argmax_is(x, ld, r, t, m[r]));
+        out->xt[r] = valid ? x[t * ld + r] : 0.0f;
     }
+    if (p->correct_out)
+        for (int64_t r = 0; r < rows; r++)
+            p->correct_out[base + r] =
+                (int8_t)(out->t[r] >= 0 && ce_col_argmax_is(x, ld, r, out->t[r], m[r]));
     /* exp(x - m) and the sums: float lanes over chunks of FL_SUM_CHUNK classes,
      * added in double (short rows are one chunk). One loop per case (smoothing
      * sum / stores / forward only), so each vectorises. */
