@@ -153,9 +153,17 @@ FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, flo
             lse[r] = res.lse;
         }
     }
-    double acc = 0.0;
-    for (int64_t r = 0; r < rows; r++)
-        acc += loss[r];
+    /* Four running sums, not one: a single chain of 64 dependent double
+     * adds (4 cycles each) held up the tile (measured 7% of short-row CE).
+     * The order is fixed by the column index, never by the thread count. */
+    double a4[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t r4 = 0;
+    for (; r4 + 4 <= rows; r4 += 4)
+        for (int q = 0; q < 4; q++)
+            a4[q] += loss[r4 + q];
+    double acc = (a4[0] + a4[1]) + (a4[2] + a4[3]);
+    for (; r4 < rows; r4++)
+        acc += loss[r4];
     if (p->loss_out) {
         float *lo = p->loss_out + base;
         FL_SIMD
