@@ -23,6 +23,14 @@ typedef struct {
     float xt[FL_TILE_ROWS];         /* the target's logit, 0 for t = -1 */
 } ce_cols_out;
 
+/* What a caller computed for columns 0..front-1 before ce_cols: the max m and
+ * the float sum of exp(x - m) over all c classes (one chunk, j ascending,
+ * from 0), exp(x - m) already stored in e. Only without label smoothing and
+ * without correct_out (which needs the logits after the max). */
+typedef struct {
+    float m[FL_TILE_ROWS], s[FL_TILE_ROWS];
+} ce_cols_front;
+
 /* 1 when the first index of column r's maximum m is t. */
 FL_INLINE int ce_col_argmax_is(const float *x, int64_t ld, int64_t r, int64_t t, float m)
 {
@@ -39,10 +47,11 @@ FL_INLINE int ce_col_argmax_is(const float *x, int64_t ld, int64_t r, int64_t t,
  * (e may equal x); fills out and the per-sample outputs; returns the sum of
  * the losses. The caller has already checked the targets of columns
  * 0..done-1 (out->t, out->xt, *bad as below; tiles.c does it 8 columns per
- * vector); ce_cols checks the rest. */
+ * vector); ce_cols checks the rest. fr (may be NULL when front is 0) holds
+ * the max and the sum of columns 0..front-1 (see ce_cols_front). */
 FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, float *e, int64_t eld,
                          int64_t rows, int64_t base, const int64_t c, ce_cols_out *out,
-                         int64_t *bad, int64_t done)
+                         int64_t *bad, int64_t done, const ce_cols_front *fr, int64_t front)
 {
     enum { R = FL_TILE_ROWS };
     const float *w = p->weight;
@@ -51,12 +60,14 @@ FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, flo
     const float *xt = out->xt;
     double s[R], sd[R];
 
+    for (int64_t r = 0; r < front; r++)
+        m[r] = fr->m[r];
     FL_SIMD
-    for (int64_t r = 0; r < rows; r++)
+    for (int64_t r = front; r < rows; r++)
         m[r] = x[r];
     for (int64_t j = 1; j < c; j++) {
         FL_SIMD
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = front; r < rows; r++)
             m[r] = x[j * ld + r] > m[r] ? x[j * ld + r] : m[r];
     }
     /* Targets first: x_t and argmax are read before e may overwrite x. */
@@ -78,16 +89,18 @@ FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, flo
     FL_SIMD
     for (int64_t r = 0; r < rows; r++)
         s[r] = sd[r] = 0.0;
+    for (int64_t r = 0; r < front; r++)
+        s[r] = fr->s[r];        /* 0.0 + s in the loop below */
     for (int64_t j0 = 0; j0 < c; j0 += FL_SUM_CHUNK) {
         const int64_t j1 = c - j0 < FL_SUM_CHUNK ? c : j0 + FL_SUM_CHUNK;
         FL_SIMD
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = front; r < rows; r++)
             sf[r] = sdf[r] = 0.0f;
         for (int64_t j = j0; j < j1; j++) {
             const float wj = w ? w[j] : 1.0f;
             if (has_sd) {
                 FL_SIMD
-                for (int64_t r = 0; r < rows; r++) {
+                for (int64_t r = front; r < rows; r++) {
                     const float d = x[j * ld + r] - m[r];
                     const float ej = fl_exp_nonpos(d);
                     if (e)
@@ -97,19 +110,19 @@ FL_INLINE double ce_cols(const fl_ce_problem *p, const float *x, int64_t ld, flo
                 }
             } else if (e) {
                 FL_SIMD
-                for (int64_t r = 0; r < rows; r++) {
+                for (int64_t r = front; r < rows; r++) {
                     const float ej = fl_exp_nonpos(x[j * ld + r] - m[r]);
                     e[j * eld + r] = ej;
                     sf[r] += ej;
                 }
             } else {
                 FL_SIMD
-                for (int64_t r = 0; r < rows; r++)
+                for (int64_t r = front; r < rows; r++)
                     sf[r] += fl_exp_nonpos(x[j * ld + r] - m[r]);
             }
         }
         FL_SIMD
-        for (int64_t r = 0; r < rows; r++) {
+        for (int64_t r = front; r < rows; r++) {
             s[r] += sf[r];
             sd[r] += sdf[r];
         }

@@ -63,6 +63,26 @@ FL_INLINE void ce_tile_in8(const float *xs, float *T, int64_t ld, const int64_t 
     }
 }
 
+/* ce_cols's max and exp loops for the FL_VLEN tile columns r0.. at once,
+ * with the column's max and sum held in registers: fr->m = max_j T_j (as
+ * ce_cols: x > m ? x : m), T_j = exp(T_j - m), fr->s = the float sum of
+ * the T_j from 0 in j order. The same operations (fl_vexp_nonpos is
+ * fl_exp_nonpos lane for lane), so the same bits. */
+FL_INLINE void ce_tile_front(float *T, int64_t ld, int64_t r0, ce_cols_front *fr, const int64_t c)
+{
+    fl_vf vm = fl_vload(T + r0);
+    for (int64_t j = 1; j < c; j++)
+        vm = fl_vmax(fl_vload(T + j * ld + r0), vm);
+    fl_vf s = fl_vzero();
+    for (int64_t j = 0; j < c; j++) {
+        const fl_vf e = fl_vexp_nonpos(fl_vsub(fl_vload(T + j * ld + r0), vm));
+        fl_vstore(T + j * ld + r0, e);
+        s = fl_vadd(s, e);
+    }
+    fl_vstore(fr->m + r0, vm);
+    fl_vstore(fr->s + r0, s);
+}
+
 /* ce_cols's target check for the 8 rows i .. i+7 (tile columns r0..r0+7),
  * in vectors: out->t (t, or -1 when ignored or invalid), t32 (the same in
  * 32 bits), out->xt (T[t][r], or 0), and *bad = the first invalid row. The
@@ -169,11 +189,19 @@ FL_INLINE double ce_short_tile(const fl_ce_problem *p, int64_t i0, int64_t rows,
         for (int64_t r = r8; r < rows; r++)
             T[j * R + r] = xs[r * c + j];
     }
+    ce_cols_front fr;
+    int64_t front = 0;  /* columns below it: max and exp done here (ce_tile_front) */
 #if FL_VEC
     for (int64_t r = 0; r < r8; r += 8)
         ce_tile_targets8(p, i0 + r, T, R, &out, t32, r, bad, c);
+    if (!p->correct_out && p->eps == 0.0f) {
+        front = rows & ~(int64_t)(FL_VLEN - 1);
+        for (int64_t r = 0; r < front; r += FL_VLEN)
+            ce_tile_front(T, R, r, &fr, c);
+    }
 #endif
-    const double acc = ce_cols(p, T, R, p->grad_out ? T : NULL, R, rows, i0, c, &out, bad, r8);
+    const double acc = ce_cols(p, T, R, p->grad_out ? T : NULL, R, rows, i0, c, &out, bad, r8,
+                               &fr, front);
     if (p->grad_out) {
         /* one pass writes each gradient row once: transposed back from T */
         float *gs = p->grad_out + i0 * c;
