@@ -21,7 +21,7 @@ double FL_FN(fl_ce_kdim_block)(const void *vctx, int64_t block, int64_t *bad)
     double acc = 0.0;
     for (int64_t q = q0; q < q1; q += FL_TILE_ROWS) {
         const int64_t rows = q1 - q < FL_TILE_ROWS ? q1 - q : FL_TILE_ROWS;
-        acc += ce_cols(p, xs + q, D, gs ? gs + q : NULL, D, rows, n * D + q, c, &out, bad);
+        acc += ce_cols(p, xs + q, D, gs ? gs + q : NULL, D, rows, n * D + q, c, &out, bad, 0, NULL, 0);
         if (gs)
             ce_cols_grad(p, gs + q, D, gs + q, D, rows, c, &out);
     }
