@@ -4,26 +4,21 @@ path, forward + backward (the gradients of input, weight and bias).
 
     pytest benchmarks/bench_linear_cross_entropy.py --benchmark-group-by=group
 
-The workloads and providers of tools/bench_linear_ce.py (which prints them as
-a markdown table, interleaved, with the peak memory of each provider); groups
+The workloads and providers of fastloss/bench/lm_head.py (``fastloss bench
+--lm-head`` prints them as markdown tables, interleaved, with the peak memory
+of each provider); groups
 are "linear_cross_entropy <tokens>x<hidden>x<vocabulary> <threads>t".
 FASTLOSS_BENCH_THREADS=1,2 picks the thread counts (default 2);
 FASTLOSS_BENCH_QUICK=1 runs a small shape (256 x 64 x 4000) instead.
 """
 
-import importlib.util
 import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_linear_ce_workloads",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
-                 "bench_linear_ce.py"))
-workloads = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(workloads)
+from fastloss.bench import lm_head as workloads  # noqa: E402
 
 THREADS = tuple(int(x) for x in os.environ.get("FASTLOSS_BENCH_THREADS", "2").split(",")
                 if x.strip())

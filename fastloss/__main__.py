@@ -115,9 +115,27 @@ def print_header(report, file=sys.stdout):
     file.flush()
 
 
+def bench_lm_head(args):
+    """``fastloss bench --lm-head``: fastloss/bench/lm_head.py's tables."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        print('fastloss bench --lm-head: needs torch (pip install "fastloss[torch]")',
+              file=sys.stderr)
+        return 2
+    from .bench import lm_head
+
+    threads = args.threads[-1] if args.threads else 2
+    argv = ["--threads", str(threads), "--repeats", str(args.repeats or 3)]
+    lm_head.main(argv + ([] if args.quick else ["--large-vocab"]))
+    return 0
+
+
 def bench(args, quick=None, file=sys.stdout, command=None):
     from . import bench as _bench
 
+    if getattr(args, "lm_head", False):
+        return bench_lm_head(args)
     try:
         config = config_from_args(args, quick)
     except ValueError as exc:
@@ -166,6 +184,11 @@ def main(argv=None):
         p = sub.add_parser(name, epilog=_EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
         add_bench_arguments(p)
+        p.add_argument("--lm-head", action="store_true",
+                       help="instead of the loss tables: linear_cross_entropy (an LM head), "
+                            "time and peak memory of fastloss, fastloss.torch and torch's "
+                            "reference and chunked paths (needs torch; at the last --threads "
+                            "value, default 2, and --repeats, default 3; minutes)")
         p.add_argument("--json", metavar="FILE",
                        help="also write the machine, versions, settings and every raw "
                             "timing as JSON")

@@ -270,6 +270,27 @@ def render(report, command):
     return "\n".join(lines) + "\n"
 
 
+def lm_head_section(args):
+    """The language-model head's tables (fastloss.bench.lm_head, the engine of
+    ``fastloss bench --lm-head``), at the run's largest thread count."""
+    import contextlib
+    import io
+
+    from fastloss.bench import lm_head
+
+    threads = max(args.threads) if args.threads else 2
+    print(f"LM head at {threads} threads ...", file=sys.stderr, flush=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        lm_head.main(["--threads", str(threads), "--large-vocab"])
+    return ("\n## Language-model head (linear_cross_entropy)\n\n"
+            f"`fastloss bench --lm-head --threads {threads}` (fastloss/bench/lm_head.py: "
+            "the providers and how memory is measured), run after the tables above: "
+            "fastloss (NumPy), fastloss.torch, torch's reference path (the whole logits) "
+            "and torch's chunked path (`LinearCrossEntropyOptions()`).\n\n"
+            + out.getvalue())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_bench_arguments(parser)
@@ -278,6 +299,10 @@ def main(argv=None):
                              "repository root)")
     parser.add_argument("--json", metavar="FILE",
                         help="also write the raw results and the evaluated targets as JSON")
+    parser.add_argument("--no-lm-head", action="store_true",
+                        help="leave out the language-model head section (fastloss bench "
+                             "--lm-head; run by default when torch is installed and not "
+                             "--quick)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.isa is None:  # the default path, and the AVX2 path most users' CPUs run
@@ -293,8 +318,11 @@ def main(argv=None):
 
     report = _bench.run(config, progress=not args.no_progress, on_case_done=done,
                         command=command)
+    text = render(report, command)
+    if not (args.no_lm_head or args.quick) and importlib.util.find_spec("torch"):
+        text += lm_head_section(args)
     with open(args.output, "w") as f:
-        f.write(render(report, command))
+        f.write(text)
     print(f"wrote {args.output} ({report.elapsed_s:.0f} s of benchmarks)", file=sys.stderr)
     if args.json:
         data = report.to_dict()

@@ -1,10 +1,9 @@
-"""tools/bench_linear_ce.py runs: every provider's workload on a small shape
-(twice: its gradients are reset in between), and the memory child reports a
-peak. Nothing here asserts a speed or a memory size."""
+"""fastloss.bench.lm_head (``fastloss bench --lm-head``) runs: every provider's
+workload on a small shape (twice: its gradients are reset in between), the
+memory child reports a peak, and the command prints its tables. Nothing here
+asserts a speed or a memory size."""
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -13,19 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "tools", "bench_linear_ce.py")
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("bench_linear_ce", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from fastloss.bench import lm_head
 
 
 def test_every_provider_runs_the_same_problem():
-    tool = _tool()
+    tool = lm_head
     assert tool.PROVIDERS == ("fastloss", "fastloss.torch", "torch", "torch_chunked")
     for provider in tool.PROVIDERS:
         run = tool.runner(provider, (40, 8, 50))
@@ -47,7 +38,8 @@ def test_every_provider_runs_the_same_problem():
 
 @pytest.mark.parametrize("provider", ["fastloss", "fastloss.torch"])
 def test_memory_child_reports_a_peak(provider):
-    out = subprocess.run([sys.executable, TOOL, "--child", provider, "64,8,3000", "1"],
+    out = subprocess.run([sys.executable, "-m", "fastloss.bench.lm_head", "--child", provider,
+                          "64,8,3000", "1"],
                          capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rss"] >= 0
@@ -55,3 +47,29 @@ def test_memory_child_reports_a_peak(provider):
     if provider == "fastloss":
         # at least the gradients it returns: grad_weight, grad_input, grad_bias
         assert result["traced"] >= (3000 * 8 + 64 * 8 + 3000) * 4
+
+
+def test_fastloss_bench_lm_head_prints_both_tables(monkeypatch, capsys):
+    """The command's plumbing, on small shapes (the module's shape tables
+    patched): one time row and one memory row per shape, every provider."""
+    from fastloss.__main__ import main
+
+    monkeypatch.setattr(lm_head, "TIME_SHAPES", ((48, 8, 300),))
+    monkeypatch.setattr(lm_head, "MEMORY_SHAPES", ((48, 8, 300),))
+    assert main(["bench", "--lm-head", "--threads", "1", "--repeats", "1", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| 48 x 8 x 300 | " in out
+    assert out.count("| 48 x 8 x 300 |") == 2
+    assert "ISA path" in out and "1 threads" in out
+
+
+def test_fastloss_bench_lm_head_without_torch_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from fastloss.__main__ import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    assert main(["bench", "--lm-head"]) == 2
+    assert 'needs torch (pip install "fastloss[torch]")' in capsys.readouterr().err

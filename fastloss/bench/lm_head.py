@@ -1,9 +1,10 @@
 """Linear + cross-entropy (an LM head and its loss): time and peak memory of
 fastloss (NumPy), fastloss.torch, torch's reference path and torch's chunked
-path, side by side: a markdown table.
+path, side by side: markdown tables (needs torch).
 
-    python tools/bench_linear_ce.py [--threads 2] [--repeats 3] [--only time|memory]
-                                    [--large-vocab]
+    fastloss bench --lm-head [--threads 2] [--repeats 3]     # what BENCHMARKS.md runs
+    python -m fastloss.bench.lm_head [--threads 2] [--repeats 3] [--only time|memory]
+                                     [--large-vocab]
 
 Providers (each computes the loss and the gradients of input, weight and bias):
 
@@ -176,8 +177,9 @@ def memory_table(threads, shapes):
         peaks = {}
         for p in PROVIDERS:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", p, ",".join(map(str, shape)),
-                 str(threads)], capture_output=True, text=True, check=True)
+                [sys.executable, "-m", "fastloss.bench.lm_head", "--child", p,
+                 ",".join(map(str, shape)), str(threads)],
+                capture_output=True, text=True, check=True)
             peaks[p] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"  memory {shape} {p}: {peaks[p]}", file=sys.stderr, flush=True)
         rows.append((shape, peaks))
