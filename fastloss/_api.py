@@ -25,6 +25,8 @@ __all__ = [
     'BCEWithLogitsLoss',
     'sigmoid_focal_loss',
     'SigmoidFocalLoss',
+    'soft_margin_loss',
+    'SoftMarginLoss',
     'mse_loss',
     'MSELoss',
     'l1_loss',
@@ -442,6 +444,103 @@ class SigmoidFocalLoss(_Loss):
         return _run.elementwise(
             _core.sigmoid_focal, ('inputs', 'targets'), input, target, self._code,
             (self._alpha, self._gamma), (), **mode)
+
+
+def soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Soft margin loss (``torch.nn.functional.soft_margin_loss``).
+
+    .. math::
+
+        \ell_i = \log(1 + e^{-y_i x_i}) = \max(z_i, 0) + \log(1 + e^{-|z_i|}),
+        \quad z_i = -y_i x_i
+
+    computed in log space, so it is finite and exact for every finite
+    :math:`z` (PyTorch's ``log(1 + exp(z))`` is ``inf`` past :math:`z \approx 88.7`,
+    with a NaN gradient). ``'mean'`` divides by the number of elements (NaN
+    for an empty input), as in PyTorch.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Scores; converted to C-contiguous float32 if it is not already.
+    target : array_like, same shape as input
+        Labels, usually -1 or 1 (other values are computed as the formula says).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    r = _core.soft_margin_fast(input, target, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.soft_margin, ('input', 'target'), input, target, code,
+        (), ())
+
+
+class SoftMarginLoss(_Loss):
+    r"""Soft margin loss (``torch.nn.functional.soft_margin_loss``).
+
+    The loss object of :func:`fastloss.soft_margin_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'soft_margin_loss'
+    _default_reduction = 'mean'
+    _options = ()
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.soft_margin_fast(input, target, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.soft_margin_fast(input, target, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.soft_margin_fast(input, target, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.soft_margin, ('input', 'target'), input, target, self._code,
+            (), (), **mode)
 
 
 def mse_loss(

@@ -1,4 +1,5 @@
-"""Binary losses on logits: BCE with logits and the sigmoid focal loss.
+"""Binary losses on logits: BCE with logits, the sigmoid focal loss, the soft
+margin loss.
 
 C closed forms: src/elementwise/binary.h.
 """
@@ -81,4 +82,29 @@ SIGMOID_FOCAL = Loss(
         ``gamma``, NaN otherwise).""",
 )
 
-LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL)
+SOFT_MARGIN = Loss(
+    name="soft_margin",
+    func="soft_margin_loss",
+    cls="SoftMarginLoss",
+    torch="torch.nn.functional.soft_margin_loss",
+    family=ELEMENTWISE,
+    signature=("size_average", "reduce", "reduction"),
+    c_header="elementwise/binary.h",
+    summary="Soft margin loss (``torch.nn.functional.soft_margin_loss``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = \log(1 + e^{-y_i x_i}) = \max(z_i, 0) + \log(1 + e^{-|z_i|}),
+        \quad z_i = -y_i x_i
+
+    computed in log space, so it is finite and exact for every finite
+    :math:`z` (PyTorch's ``log(1 + exp(z))`` is ``inf`` past :math:`z \approx 88.7`,
+    with a NaN gradient). ``'mean'`` divides by the number of elements (NaN
+    for an empty input), as in PyTorch.""",
+    input_doc="""input : array_like, any shape
+        Scores; converted to C-contiguous float32 if it is not already.""",
+    target_doc="""target : array_like, same shape as input
+        Labels, usually -1 or 1 (other values are computed as the formula says).""",
+)
+
+LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN)

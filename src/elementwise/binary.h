@@ -1,5 +1,6 @@
 /*
- * elementwise/binary.h -- closed forms of BCE with logits and the sigmoid focal loss.
+ * elementwise/binary.h -- closed forms of BCE with logits, the sigmoid focal loss and
+ * the soft margin loss.
  *
  * With e = exp(-|x|) in (0, 1] and r = 1 / (1 + e) (the one division):
  *   sigmoid(x)  = x >= 0 ? r : e r,   sigmoid(-x) = x >= 0 ? e r : r
@@ -97,6 +98,36 @@ FL_INLINE void fl_sigmoid_focal_forms(const fl_sigmoid_focal_k *k, const int mod
     const float qg1 = (q < 0.0f ? -sg : 1.0f) * fl_exp_any((gamma - 1.0f) * lq); /* q^(gamma-1) */
     const float g = at * ((p - y) * qg + gamma * (ce * (p * p1)) * qg1 * (1.0f - 2.0f * y));
     *grad = g * s;
+}
+
+/*
+ * Soft margin loss (torch.nn.functional.soft_margin_loss), with z = -y x:
+ *
+ *   loss = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))
+ *   grad = s (-y) sigmoid(z)
+ *
+ * PyTorch computes log(1 + exp(z)) as written, which is +inf once exp(z)
+ * overflows (z > 88.7) and its gradient NaN (inf / inf) there; the log-space
+ * form is finite and exact for every finite z (z itself overflows only when
+ * |y x| > FLT_MAX, and then the true loss exceeds FLT_MAX too). The sigmoid
+ * comes from e = exp(-|z|) and r = 1 / (1 + e) without cancellation, as in
+ * BCE with logits. A zero gradient is +0 (the + 0.0f), so that a label of
+ * -0 gives the bits of a label of 0. NaN in x or y gives NaN. No weight;
+ * MEAN divides by n.
+ */
+FL_INLINE void fl_soft_margin_forms(const fl_soft_margin_options *o, const int mode, float x,
+                                    float y, const float *aux, float w, float s, float *loss,
+                                    float *grad)
+{
+    (void)o;
+    (void)mode;
+    (void)aux;
+    (void)w;
+    const float z = -y * x;
+    const float e = fl_exp_nonpos(-fabsf(z));
+    const float r = 1.0f / (1.0f + e);
+    *loss = (z > 0.0f ? z : 0.0f) + fl_log1p_unit(e, r);
+    *grad = -y * (z >= 0.0f ? r : e * r) * s + 0.0f;
 }
 
 #endif /* FL_ELEMENTWISE_BINARY_H */

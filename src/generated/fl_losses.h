@@ -11,6 +11,7 @@
 #define FL_ELEMENTWISE_LOSSES(X) \
     X(bce_with_logits) \
     X(sigmoid_focal) \
+    X(soft_margin) \
     X(mse) \
     X(l1) \
     X(huber) \
@@ -35,6 +36,14 @@ typedef struct {
 } fl_sigmoid_focal_options;
 int fl_sigmoid_focal_f32(const float *input, const float *target, int64_t n,
     const fl_sigmoid_focal_options *opts, const fl_outputs *out, int n_threads);
+
+/* soft_margin_loss (torch.nn.functional.soft_margin_loss),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    char unused;
+} fl_soft_margin_options;
+int fl_soft_margin_f32(const float *input, const float *target, int64_t n,
+    const fl_soft_margin_options *opts, const fl_outputs *out, int n_threads);
 
 /* mse_loss (torch.nn.functional.mse_loss),
  * closed forms: src/elementwise/regression.h */

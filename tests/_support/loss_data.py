@@ -111,6 +111,17 @@ def _robust_data(shape, seed):
     return np.float32(1.5) * x, y
 
 
+def _margin_data(shape, seed):
+    # Labels -1 and 1, with one in eight a real number in [-2, 2] (the formula
+    # takes any y); margins |x| up to ~15, where exp(-y x) is far from 1.
+    rng = np.random.default_rng(seed)
+    x = (3.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.choice(np.array([-1.0, 1.0], np.float32), size=shape)
+    soft = rng.random(shape) < 1 / 8
+    y[soft] = rng.uniform(-2.0, 2.0, size=int(soft.sum())).astype(np.float32)
+    return x, y
+
+
 # ---------------------------------------------------------------------------
 # PyTorch formulas where torch has no function
 # ---------------------------------------------------------------------------
@@ -150,4 +161,5 @@ DATA = {
     "l1": LossData(_l1_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "huber": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "smooth_l1": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
 }
