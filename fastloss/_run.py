@@ -38,14 +38,17 @@ def call(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape,
 
 
 def elementwise(kernel, names, input, target, code, scalars, weights, *, loss=True, grad=False,
-                grad_output=1.0, out=None):
+                grad_output=1.0, out=None, ranges=()):
     """One elementwise loss. `names`: (input name, target name, weight names...);
     `scalars`: the validated scalar options, in the binding's order; `weights`:
-    the WEIGHT options as given, in the order of their names."""
+    the WEIGHT options as given, in the order of their names; `ranges`: the
+    spec's (array name, low, high) that input or target must lie in."""
     x_name, y_name = names[0], names[1]
     x = v.as_f32(input, x_name)
     y = v.as_f32(target, y_name)
     v.same_shape(x, y, x_name, y_name)
+    for name, low, high in ranges:
+        v.within(x if name == x_name else y, name, low, high)
     args = [x, y, *scalars]
     reads = [(y_name, y)]
     for name, weight in zip(names[2:], weights):

@@ -87,6 +87,26 @@ def same_shape(x, y, x_name, y_name):
                          "they must match (fastloss does not broadcast targets)")
 
 
+def within(a, name, low, high):
+    """Every element of the float32 array `a` in [low, high] (NaN passes: it
+    gives NaN), or a ValueError naming `name` and the first element outside.
+    Two read-only passes (min, max); the search for the element runs only
+    on the error path."""
+    if a.size == 0:
+        return
+    lo, hi = a.min(), a.max()   # NaN when any element is NaN: then look closer
+    if lo >= low and hi <= high:
+        return
+    with np.errstate(invalid="ignore"):
+        outside = np.flatnonzero((a < low) | (a > high))
+    if outside.size == 0:   # only NaN, which passes
+        return
+    where = np.unravel_index(outside[0], a.shape)
+    index = ", ".join(str(int(i)) for i in where)
+    raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (as PyTorch requires), "
+                     f"got {name}[{index}] = {float(a[where])!r}")
+
+
 def real_scalar(value, name, low=None, high=None):
     """A Python float, rounded to float32 (what the kernels see), finite and in
     [low, high], or a clear error naming `name`."""

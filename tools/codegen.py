@@ -231,8 +231,11 @@ def _fast_binding(spec, loss):
             '    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""',
             "    if _elementwise_fast_arrays(x, y) is SLOW:",
             "        return SLOW",
-            "    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y",
-            "    cdef _fast_call call",
+            "    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y"]
+    for array, low, high in loss.ranges:   # out of range: the general path raises
+        a = "xa" if array == loss.inputs[0] else "ya"
+        out += [f"    if _outside_f32({a}, {low!r}, {high!r}):", "        return SLOW"]
+    out += ["    cdef _fast_call call",
             "    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,",
             "                       cnp.PyArray_NDIM(xa))",
             "    if bufs is SLOW:",

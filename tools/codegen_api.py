@@ -120,6 +120,8 @@ def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="*
     scalar_tuple = _tuple(scalars[o.name] for o in floats)
     weight_tuple = _tuple(f"{weights_prefix}{o.name}" for o in weights)
     tail = "" if mode is None else f", {mode}"
+    if loss.ranges:
+        tail += f", ranges={loss.ranges!r}"
     x, y = args or loss.inputs
     return (f"_run.elementwise(\n{indent}_core.{loss.name}, {_tuple(repr(n) for n in names)}, "
             f"{x}, {y}, {reduction_code},\n{indent}{scalar_tuple}, "
