@@ -27,6 +27,8 @@ __all__ = [
     'SigmoidFocalLoss',
     'soft_margin_loss',
     'SoftMarginLoss',
+    'binary_cross_entropy',
+    'BCELoss',
     'mse_loss',
     'MSELoss',
     'l1_loss',
@@ -541,6 +543,118 @@ class SoftMarginLoss(_Loss):
         return _run.elementwise(
             _core.soft_margin, ('input', 'target'), input, target, self._code,
             (), (), **mode)
+
+
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Binary cross-entropy on probabilities (``torch.nn.functional.binary_cross_entropy``).
+
+    .. math::
+
+        \ell_i = -w_i \bigl[ y_i \max(\log x_i, -100)
+                 + (1 - y_i) \max(\log(1 - x_i), -100) \bigr]
+
+    with PyTorch's clamp of each log at -100, and PyTorch's gradient
+    :math:`w_i (x_i - y_i) / \max(x_i (1 - x_i), 10^{-12})` (not the
+    derivative of the clamped loss). ``'mean'`` divides by the number of
+    elements, weights or not (NaN for an empty input). Input and target must
+    lie in [0, 1], as PyTorch requires: anything else raises ValueError naming
+    the first element outside (NaN is let through and gives NaN, where
+    PyTorch raises). Prefer :func:`binary_cross_entropy_with_logits` on
+    logits: it is exact where the probability rounds to 0 or 1.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Probabilities in [0, 1]; converted to C-contiguous float32 if it is not
+        already.
+    target : array_like, same shape as input
+        Targets in [0, 1].
+    weight : array_like, optional
+        Finite weights broadcastable to the input's shape.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    if weight is None:
+        r = _core.bce_fast(input, target, code, None, 0, None)
+        if r is not _SLOW:
+            return r
+    return _run.elementwise(
+        _core.bce, ('input', 'target', 'weight'), input, target, code,
+        (), (weight,), ranges=(('input', 0.0, 1.0), ('target', 0.0, 1.0)))
+
+
+class BCELoss(_Loss):
+    r"""Binary cross-entropy on probabilities (``torch.nn.functional.binary_cross_entropy``).
+
+    The loss object of :func:`fastloss.binary_cross_entropy` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'binary_cross_entropy'
+    _default_reduction = 'mean'
+    _options = ('weight',)
+    weight: ArrayLike | None
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.weight = weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.bce, ('input', 'target', 'weight'), input, target, self._code,
+            (), (self.weight,), **mode, ranges=(('input', 0.0, 1.0), ('target', 0.0, 1.0)))
 
 
 def mse_loss(

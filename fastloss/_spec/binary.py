@@ -1,5 +1,5 @@
-"""Binary losses on logits: BCE with logits, the sigmoid focal loss, the soft
-margin loss.
+"""Binary losses: on logits BCE with logits, the sigmoid focal loss, the soft
+margin loss; on probabilities BCE.
 
 C closed forms: src/elementwise/binary.h.
 """
@@ -107,4 +107,38 @@ SOFT_MARGIN = Loss(
         Labels, usually -1 or 1 (other values are computed as the formula says).""",
 )
 
-LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN)
+BCE = Loss(
+    name="bce",
+    func="binary_cross_entropy",
+    cls="BCELoss",
+    torch="torch.nn.functional.binary_cross_entropy",
+    family=ELEMENTWISE,
+    signature=("weight", "size_average", "reduce", "reduction"),
+    options=(_WEIGHT,),
+    weight="weight",
+    ranges=(("input", 0.0, 1.0), ("target", 0.0, 1.0)),
+    c_header="elementwise/binary.h",
+    summary="Binary cross-entropy on probabilities "
+            "(``torch.nn.functional.binary_cross_entropy``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = -w_i \bigl[ y_i \max(\log x_i, -100)
+                 + (1 - y_i) \max(\log(1 - x_i), -100) \bigr]
+
+    with PyTorch's clamp of each log at -100, and PyTorch's gradient
+    :math:`w_i (x_i - y_i) / \max(x_i (1 - x_i), 10^{-12})` (not the
+    derivative of the clamped loss). ``'mean'`` divides by the number of
+    elements, weights or not (NaN for an empty input). Input and target must
+    lie in [0, 1], as PyTorch requires: anything else raises ValueError naming
+    the first element outside (NaN is let through and gives NaN, where
+    PyTorch raises). Prefer :func:`binary_cross_entropy_with_logits` on
+    logits: it is exact where the probability rounds to 0 or 1.""",
+    input_doc="""input : array_like, any shape
+        Probabilities in [0, 1]; converted to C-contiguous float32 if it is not
+        already.""",
+    target_doc="""target : array_like, same shape as input
+        Targets in [0, 1].""",
+)
+
+LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN, BCE)

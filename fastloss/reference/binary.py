@@ -1,9 +1,11 @@
-r"""Losses of logits against binary (or soft) targets: binary cross-entropy
-with logits, the sigmoid focal loss and the soft margin loss."""
+r"""Losses against binary (or soft) targets: on logits binary cross-entropy
+with logits, the sigmoid focal loss and the soft margin loss; on
+probabilities binary cross-entropy."""
 
 import numpy as np
 
 from ._common import (
+    _broadcast_weight,
     _check_option,
     _check_reduction,
     _elementwise_inputs,
@@ -21,6 +23,8 @@ __all__ = [
     "sigmoid_focal_loss_grad",
     "soft_margin_loss",
     "soft_margin_loss_grad",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
 ]
 
 
@@ -307,3 +311,79 @@ def soft_margin_loss_grad(input, target, reduction="mean", grad_output=1.0):
     x, y = _elementwise_inputs(input, target)
     g = _grad_scale(grad_output, reduction, x.shape, x.size)
     return g * (-y * _sigmoid(-y * x))
+
+
+def _prepare_probabilities(input, target, weight):
+    x, y = _elementwise_inputs(input, target)
+    for name, a in (("input", x), ("target", y)):
+        with np.errstate(invalid="ignore"):
+            if np.any((a < 0.0) | (a > 1.0)):
+                raise ValueError(f"{name} must lie in [0, 1]")
+    return x, y, _broadcast_weight("weight", weight, x.shape)
+
+
+@loss_doc
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    r"""Binary cross-entropy of probabilities ``x`` against targets ``y`` (float64).
+
+    ``torch.nn.functional.binary_cross_entropy``, with its clamps.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Probabilities ``x`` in [0, 1].
+    target : array_like, shape of ``input``
+        Targets ``y`` in [0, 1].
+    weight : array_like, optional
+        Element weights ``w``, broadcast to ``input``'s shape.
+    {{reduction}}
+
+    {{elementwise_returns}}
+
+    Raises
+    ------
+    ValueError
+        Shape mismatch, unknown reduction, input or target outside [0, 1]
+        (NaN is let through and gives NaN).
+
+    Notes
+    -----
+    .. math::
+
+        \ell = -w \bigl[ y \max(\log x, -100) + (1 - y) \max(\log(1 - x), -100) \bigr]
+
+    PyTorch's clamp of each log at -100 keeps the loss finite at ``x = 0``
+    and ``x = 1``. ``'mean'`` divides the sum by the number of elements,
+    weights or not (NaN for an empty input).
+    """
+    _check_reduction(reduction)
+    x, y, w = _prepare_probabilities(input, target, weight)
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(x), -100.0)
+        log_1mx = np.maximum(np.log1p(-x), -100.0)
+    loss = -(y * log_x + (1.0 - y) * log_1mx)
+    if w is not None:
+        loss = w * loss
+    return _reduce(loss, reduction, x.size)
+
+
+@gradient_of(binary_cross_entropy)
+def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad_output=1.0):
+    r"""
+    Notes
+    -----
+    PyTorch's gradient, not the derivative of the clamped loss:
+
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = w \frac{x - y}{\max(x (1 - x), 10^{-12})}
+
+    multiplied by ``grad_output`` (elementwise for ``'none'``) and divided by
+    the number of elements for ``'mean'``.
+    """
+    _check_reduction(reduction)
+    x, y, w = _prepare_probabilities(input, target, weight)
+    local = (x - y) / np.maximum(x * (1.0 - x), 1e-12)
+    if w is not None:
+        local = w * local
+    return _grad_scale(grad_output, reduction, x.shape, x.size) * local

@@ -1,6 +1,6 @@
 /*
- * elementwise/binary.h -- closed forms of BCE with logits, the sigmoid focal loss and
- * the soft margin loss.
+ * elementwise/binary.h -- closed forms of BCE with logits, the sigmoid focal loss,
+ * the soft margin loss and BCE on probabilities.
  *
  * With e = exp(-|x|) in (0, 1] and r = 1 / (1 + e) (the one division):
  *   sigmoid(x)  = x >= 0 ? r : e r,   sigmoid(-x) = x >= 0 ? e r : r
@@ -128,6 +128,40 @@ FL_INLINE void fl_soft_margin_forms(const fl_soft_margin_options *o, const int m
     const float r = 1.0f / (1.0f + e);
     *loss = (z > 0.0f ? z : 0.0f) + fl_log1p_unit(e, r);
     *grad = -y * (z >= 0.0f ? r : e * r) * s + 0.0f;
+}
+
+/*
+ * Binary cross-entropy on probabilities (torch.nn.functional.binary_cross_entropy),
+ * x and y in [0, 1] (the Python layer checks both, as PyTorch does):
+ *
+ *   loss = w [ (y - 1) max(log(1 - x), -100) - y max(log(x), -100) ]
+ *   grad = s w (x - y) / max(x (1 - x), 1e-12)
+ *
+ * exactly PyTorch 2.13's forms (aten/src/ATen/native/Loss.cpp: each log
+ * clamped at -100, and a gradient that is not the derivative of the clamped
+ * loss but (x - y) over the clamped variance). log(x) of a subnormal x is
+ * log(2^24 x) - 24 ln 2 (fl_log_pos takes normal numbers); log(1 - x) is
+ * log1p(-x) to float32 accuracy for small x: v = 1 - x is rounded, its error
+ * c = (1 - v) - x is exact (Sterbenz), and log(1 - x) = log(v) + c / v. x = 0
+ * or v = 0 (x = 1) select -100 directly. NaN in x or y gives NaN. MEAN
+ * divides by n, weights or not, as in PyTorch.
+ */
+FL_INLINE void fl_bce_forms(const fl_bce_options *o, const int mode, float x, float y,
+                            const float *aux, float w, float s, float *loss, float *grad)
+{
+    (void)o;
+    (void)mode;
+    (void)aux;
+    const int sub = x < FLT_MIN;
+    const float lx = fl_log_pos(sub ? x * 16777216.0f : x) - (sub ? 16.63553233f : 0.0f);
+    const float l0 = x == 0.0f ? -100.0f : (lx < -100.0f ? -100.0f : lx);
+    const float v = 1.0f - x;
+    const float c = (1.0f - v) - x;
+    const float lv = fl_log_pos(v) + c / v;
+    const float l1 = v == 0.0f ? -100.0f : (lv < -100.0f ? -100.0f : lv);
+    *loss = ((y - 1.0f) * l1 - y * l0) * w;
+    const float d = x * v;
+    *grad = (x - y) / (d > 1e-12f ? d : 1e-12f) * w * s;
 }
 
 #endif /* FL_ELEMENTWISE_BINARY_H */

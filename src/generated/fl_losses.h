@@ -12,6 +12,7 @@
     X(bce_with_logits) \
     X(sigmoid_focal) \
     X(soft_margin) \
+    X(bce) \
     X(mse) \
     X(l1) \
     X(huber) \
@@ -44,6 +45,14 @@ typedef struct {
 } fl_soft_margin_options;
 int fl_soft_margin_f32(const float *input, const float *target, int64_t n,
     const fl_soft_margin_options *opts, const fl_outputs *out, int n_threads);
+
+/* binary_cross_entropy (torch.nn.functional.binary_cross_entropy),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    fl_weight weight;  /* Finite weights broadcastable to the input's shape. */
+} fl_bce_options;
+int fl_bce_f32(const float *input, const float *target, int64_t n,
+    const fl_bce_options *opts, const fl_outputs *out, int n_threads);
 
 /* mse_loss (torch.nn.functional.mse_loss),
  * closed forms: src/elementwise/regression.h */

@@ -111,6 +111,14 @@ def _robust_data(shape, seed):
     return np.float32(1.5) * x, y
 
 
+def _probability_data(shape, seed):
+    # Probabilities sigmoid(3 z), away from the exact 0 and 1 where PyTorch's
+    # gradient is 1e12-sized (tests/values/test_bce.py covers those).
+    x, y = _bce_data(shape, seed)
+    p = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    return np.clip(p, 2.0**-20, 1.0 - 2.0**-20).astype(np.float32), y
+
+
 def _margin_data(shape, seed):
     # Labels -1 and 1, with one in eight a real number in [-2, 2] (the formula
     # takes any y); margins |x| up to ~15, where exp(-y x) is far from 1.
@@ -162,4 +170,5 @@ DATA = {
     "huber": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "smooth_l1": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "bce": LossData(_probability_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
 }
