@@ -114,7 +114,7 @@ def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="*
         return (f"_run.cross_entropy(\n{indent}input, target, {weights_prefix}weight, "
                 f"{scalars['ignore_index']}, {reduction_code},\n{indent}"
                 f"{scalars['label_smoothing']}, {scalars['z_loss']}, {per_call})")
-    floats = [o for o in loss.c_options if o.kind == spec.FLOAT]
+    floats = [o for o in loss.c_options if o.kind in (spec.FLOAT, spec.BOOL)]
     weights = [o for o in loss.c_options if o.kind == spec.WEIGHT]
     names = tuple(loss.inputs) + tuple(o.name for o in weights)
     scalar_tuple = _tuple(scalars[o.name] for o in floats)
@@ -139,7 +139,8 @@ def _fast(spec, loss, scalars, code, x, y, out, mode, grad_output):
         args = [x, y, scalars["ignore_index"], scalars["label_smoothing"], scalars["z_loss"]]
         name = "cross_entropy_fast"
     else:
-        args = [x, y] + [scalars[o.name] for o in loss.c_options if o.kind == spec.FLOAT]
+        args = [x, y] + [scalars[o.name] for o in loss.c_options
+                         if o.kind in (spec.FLOAT, spec.BOOL)]
         name = f"{loss.name}_fast"
     return f"_core.{name}({', '.join(args + [code, out, mode, grad_output])})"
 
