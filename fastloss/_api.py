@@ -37,6 +37,8 @@ __all__ = [
     'HuberLoss',
     'smooth_l1_loss',
     'SmoothL1Loss',
+    'poisson_nll_loss',
+    'PoissonNLLLoss',
 ]
 
 
@@ -1085,3 +1087,137 @@ class SmoothL1Loss(_Loss):
         return _run.elementwise(
             _core.smooth_l1, ('input', 'target'), input, target, self._code,
             (self._beta,), (), **mode)
+
+
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-08,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Poisson negative log-likelihood (``torch.nn.functional.poisson_nll_loss``).
+
+    .. math::
+
+        \ell_i = \begin{cases} e^{x_i} - y_i x_i & \text{log_input} \\
+                 x_i - y_i \log(x_i + \varepsilon) & \text{otherwise} \end{cases}
+                 \;+\; [\text{full},\ y_i > 1]\,
+                 \bigl(y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)\bigr)
+
+    as PyTorch computes it: the gradient of the second form is
+    :math:`1 - y_i / (x_i + \varepsilon)`, finite even where a negative
+    :math:`x_i + \varepsilon` makes the loss NaN; the Stirling term (``full``)
+    has no gradient. ``'mean'`` divides by the number of elements (NaN for an
+    empty input). Unlike PyTorch, a target of a different shape is an error,
+    not a broadcast.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        The log-rate (``log_input=True``) or the rate; converted to
+        C-contiguous float32 if it is not already.
+    target : array_like, same shape as input
+        Counts (any real numbers are computed as the formula says).
+    log_input : bool, default True
+        The input is the log of the rate (else the rate itself).
+    full : bool, default False
+        Add Stirling's approximation of log(t!) where t > 1.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    eps : float, default 1e-8
+        Added to the rate inside the log when log_input is False.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    if log_input is not False:
+        log_input = _v.flag(log_input, "log_input")
+    if full is not False:
+        full = _v.flag(full, "full")
+    eps = _v.real_scalar(eps, "eps", None, None)
+    r = _core.poisson_nll_fast(input, target, log_input, full, eps, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.poisson_nll, ('input', 'target'), input, target, code,
+        (log_input, full, eps), ())
+
+
+class PoissonNLLLoss(_Loss):
+    r"""Poisson negative log-likelihood (``torch.nn.functional.poisson_nll_loss``).
+
+    The loss object of :func:`fastloss.poisson_nll_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'poisson_nll_loss'
+    _default_reduction = 'mean'
+    _options = ('log_input', 'full', 'eps')
+    _log_input: bool
+    _full: bool
+    _eps: float
+
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: bool | None = None,
+        eps: float = 1e-08,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    log_input = _option(
+        'log_input', lambda value: _v.flag(value, "log_input"))
+
+    full = _option(
+        'full', lambda value: _v.flag(value, "full"))
+
+    eps = _option(
+        'eps', lambda value: _v.real_scalar(value, "eps", None, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.poisson_nll, ('input', 'target'), input, target, self._code,
+            (self._log_input, self._full, self._eps), (), **mode)

@@ -102,3 +102,15 @@
 #undef FL_MEAN_WEIGHT_SUM
 #undef FL_SETUP
 #undef FL_MODES
+
+#define FL_LOSS poisson_nll
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_SETUP 1
+#define FL_MODES 4
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES

@@ -16,7 +16,8 @@
     X(mse) \
     X(l1) \
     X(huber) \
-    X(smooth_l1)
+    X(smooth_l1) \
+    X(poisson_nll)
 
 /* binary_cross_entropy_with_logits (torch.nn.functional.binary_cross_entropy_with_logits),
  * closed forms: src/elementwise/binary.h */
@@ -90,5 +91,15 @@ typedef struct {
 } fl_smooth_l1_options;
 int fl_smooth_l1_f32(const float *input, const float *target, int64_t n,
     const fl_smooth_l1_options *opts, const fl_outputs *out, int n_threads);
+
+/* poisson_nll_loss (torch.nn.functional.poisson_nll_loss),
+ * closed forms: src/elementwise/regression.h */
+typedef struct {
+    int log_input;  /* The input is the log of the rate (else the rate itself). */
+    int full;  /* Add Stirling's approximation of log(t!) where t > 1. */
+    float eps;  /* Added to the rate inside the log when log_input is False. */
+} fl_poisson_nll_options;
+int fl_poisson_nll_f32(const float *input, const float *target, int64_t n,
+    const fl_poisson_nll_options *opts, const fl_outputs *out, int n_threads);
 
 #endif /* FL_GENERATED_LOSSES_H */

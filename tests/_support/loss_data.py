@@ -119,6 +119,17 @@ def _probability_data(shape, seed):
     return np.clip(p, 2.0**-20, 1.0 - 2.0**-20).astype(np.float32), y
 
 
+def _count_data(shape, seed):
+    # Log-rates x ~ N(-1, 1) and Poisson counts drawn at those rates: zeros,
+    # ones and counts above 1 (where full=True adds Stirling's term) all occur.
+    # (Centred at 0, the per-element losses e^x - y x cancel in a sum of 10^6 of
+    # them down to a millionth of their magnitudes: below float32's reach.)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.standard_normal(shape) - 1.0, np.float32)
+    y = np.asarray(rng.poisson(np.exp(x.astype(np.float64))), np.float32)
+    return x, y
+
+
 def _margin_data(shape, seed):
     # Labels -1 and 1, with one in eight a real number in [-2, 2] (the formula
     # takes any y); margins |x| up to ~15, where exp(-y x) is far from 1.
@@ -171,4 +182,5 @@ DATA = {
     "smooth_l1": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "bce": LossData(_probability_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "poisson_nll": LossData(_count_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
 }
