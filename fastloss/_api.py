@@ -29,6 +29,8 @@ __all__ = [
     'SoftMarginLoss',
     'binary_cross_entropy',
     'BCELoss',
+    'hinge_embedding_loss',
+    'HingeEmbeddingLoss',
     'mse_loss',
     'MSELoss',
     'l1_loss',
@@ -657,6 +659,115 @@ class BCELoss(_Loss):
         return _run.elementwise(
             _core.bce, ('input', 'target', 'weight'), input, target, self._code,
             (), (self.weight,), **mode, ranges=(('input', 0.0, 1.0), ('target', 0.0, 1.0)))
+
+
+def hinge_embedding_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Hinge embedding loss (``torch.nn.functional.hinge_embedding_loss``).
+
+    .. math::
+
+        \ell_i = [y_i \ne 1] \max(\Delta - x_i, 0) + [y_i \ne -1]\, x_i
+
+    with :math:`\Delta` the ``margin``: :math:`x_i` for :math:`y_i = 1`, the
+    hinge for :math:`y_i = -1`, both for any other label, as PyTorch computes
+    it. At the tie :math:`x_i = \Delta` the gradient is -1, as in PyTorch.
+    ``'mean'`` divides by the number of elements (NaN for an empty input). A
+    NaN input or label gives NaN loss and gradient (PyTorch's masks give a
+    finite loss for a NaN label, and a gradient of 0 or 1).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Distances (or other scores); converted to C-contiguous float32 if it
+        is not already.
+    target : array_like, same shape as input
+        Labels, 1 (similar) or -1 (dissimilar).
+    margin : float, default 1.0
+        The margin of the negative pairs (any finite value).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    margin = _v.real_scalar(margin, "margin", None, None)
+    r = _core.hinge_embedding_fast(input, target, margin, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.hinge_embedding, ('input', 'target'), input, target, code,
+        (margin,), ())
+
+
+class HingeEmbeddingLoss(_Loss):
+    r"""Hinge embedding loss (``torch.nn.functional.hinge_embedding_loss``).
+
+    The loss object of :func:`fastloss.hinge_embedding_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'hinge_embedding_loss'
+    _default_reduction = 'mean'
+    _options = ('margin',)
+    _margin: float
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.margin = margin
+
+    margin = _option(
+        'margin', lambda value: _v.real_scalar(value, "margin", None, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.hinge_embedding, ('input', 'target'), input, target, self._code,
+            (self._margin,), (), **mode)
 
 
 def mse_loss(

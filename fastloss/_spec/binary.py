@@ -1,5 +1,5 @@
 """Binary losses: on logits BCE with logits, the sigmoid focal loss, the soft
-margin loss; on probabilities BCE.
+margin loss; on probabilities BCE; the hinge embedding loss.
 
 C closed forms: src/elementwise/binary.h.
 """
@@ -141,4 +141,33 @@ BCE = Loss(
         Targets in [0, 1].""",
 )
 
-LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN, BCE)
+HINGE_EMBEDDING = Loss(
+    name="hinge_embedding",
+    func="hinge_embedding_loss",
+    cls="HingeEmbeddingLoss",
+    torch="torch.nn.functional.hinge_embedding_loss",
+    family=ELEMENTWISE,
+    signature=("margin", "size_average", "reduce", "reduction"),
+    options=(Option("margin", FLOAT, 1.0, type_doc="float, default 1.0",
+                    doc="The margin of the negative pairs (any finite value)."),),
+    c_header="elementwise/binary.h",
+    summary="Hinge embedding loss (``torch.nn.functional.hinge_embedding_loss``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = [y_i \ne 1] \max(\Delta - x_i, 0) + [y_i \ne -1]\, x_i
+
+    with :math:`\Delta` the ``margin``: :math:`x_i` for :math:`y_i = 1`, the
+    hinge for :math:`y_i = -1`, both for any other label, as PyTorch computes
+    it. At the tie :math:`x_i = \Delta` the gradient is -1, as in PyTorch.
+    ``'mean'`` divides by the number of elements (NaN for an empty input). A
+    NaN input or label gives NaN loss and gradient (PyTorch's masks give a
+    finite loss for a NaN label, and a gradient of 0 or 1).""",
+    input_doc="""input : array_like, any shape
+        Distances (or other scores); converted to C-contiguous float32 if it
+        is not already.""",
+    target_doc="""target : array_like, same shape as input
+        Labels, 1 (similar) or -1 (dissimilar).""",
+)
+
+LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN, BCE, HINGE_EMBEDDING)

@@ -1,6 +1,6 @@
 r"""Losses against binary (or soft) targets: on logits binary cross-entropy
 with logits, the sigmoid focal loss and the soft margin loss; on
-probabilities binary cross-entropy."""
+probabilities binary cross-entropy; the hinge embedding loss."""
 
 import numpy as np
 
@@ -25,6 +25,8 @@ __all__ = [
     "soft_margin_loss_grad",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
+    "hinge_embedding_loss",
+    "hinge_embedding_loss_grad",
 ]
 
 
@@ -386,4 +388,81 @@ def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", grad
     local = (x - y) / np.maximum(x * (1.0 - x), 1e-12)
     if w is not None:
         local = w * local
+    return _grad_scale(grad_output, reduction, x.shape, x.size) * local
+
+
+def _hinge_parts(input, target, margin):
+    x, y = _elementwise_inputs(input, target)
+    margin = float(margin)
+    if not np.isfinite(margin):
+        raise ValueError(f"margin must be finite, got {margin!r}")
+    return x, y, margin - x
+
+
+def _legacy(reduction, size_average, reduce):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+@loss_doc
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
+                         reduction="mean"):
+    r"""Hinge embedding loss of scores ``x`` against labels ``y`` (float64).
+
+    ``torch.nn.functional.hinge_embedding_loss``, argument order included.
+
+    Parameters
+    ----------
+    {{elementwise_input}}
+    margin : float, default 1.0
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments; they override ``reduction``.
+    {{reduction}}
+
+    {{elementwise_returns}}
+
+    Notes
+    -----
+    .. math::
+
+        \ell = [y \ne 1] \max(\Delta - x, 0) + [y \ne -1]\, x
+
+    (PyTorch's masks: any label other than 1 and -1 takes both terms; a NaN
+    label gives NaN here). ``'mean'`` divides the sum by the number of
+    elements.
+    """
+    reduction = _legacy(reduction, size_average, reduce)
+    _check_reduction(reduction)
+    x, y, z = _hinge_parts(input, target, margin)
+    with np.errstate(invalid="ignore"):
+        hinge = np.where(np.isnan(z), z, np.maximum(z, 0.0))
+        loss = np.where(y != 1.0, hinge, 0.0) + np.where(y != -1.0, x, 0.0)
+        loss = np.where(np.isnan(y), y, loss)   # NaN in, NaN out (PyTorch: both terms)
+    return _reduce(loss, reduction, x.size)
+
+
+@gradient_of(hinge_embedding_loss)
+def hinge_embedding_loss_grad(input, target, margin=1.0, size_average=None, reduce=None,
+                              reduction="mean", grad_output=1.0):
+    r"""
+    Notes
+    -----
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = [y \ne -1] - [y \ne 1,\ \Delta - x \ge 0]
+
+    (-1 at the tie :math:`x = \Delta`, as PyTorch's ``clamp_min`` passes it;
+    NaN where ``x`` or ``y`` is NaN), multiplied by ``grad_output``
+    (elementwise for ``'none'``) and divided by the number of elements for
+    ``'mean'``.
+    """
+    reduction = _legacy(reduction, size_average, reduce)
+    _check_reduction(reduction)
+    x, y, z = _hinge_parts(input, target, margin)
+    with np.errstate(invalid="ignore"):
+        local = (y != -1.0).astype(np.float64) - ((y != 1.0) & (z >= 0.0))
+        local = np.where(np.isnan(x) | np.isnan(y), np.nan, local)
     return _grad_scale(grad_output, reduction, x.shape, x.size) * local

@@ -1,6 +1,6 @@
 /*
  * elementwise/binary.h -- closed forms of BCE with logits, the sigmoid focal loss,
- * the soft margin loss and BCE on probabilities.
+ * the soft margin loss, BCE on probabilities and the hinge embedding loss.
  *
  * With e = exp(-|x|) in (0, 1] and r = 1 / (1 + e) (the one division):
  *   sigmoid(x)  = x >= 0 ? r : e r,   sigmoid(-x) = x >= 0 ? e r : r
@@ -162,6 +162,33 @@ FL_INLINE void fl_bce_forms(const fl_bce_options *o, const int mode, float x, fl
     *loss = ((y - 1.0f) * l1 - y * l0) * w;
     const float d = x * v;
     *grad = (x - y) / (d > 1e-12f ? d : 1e-12f) * w * s;
+}
+
+/*
+ * Hinge embedding loss (torch.nn.functional.hinge_embedding_loss), z = margin - x:
+ *
+ *   loss = (y != 1 ? max(z, 0) : 0) + (y != -1 ? x : 0)
+ *   grad = s [ (y != -1 ? 1 : 0) - (y != 1 and z >= 0 ? 1 : 0) ]
+ *
+ * PyTorch's form, which treats any label other than 1 and -1 as both: x for
+ * y = 1, the hinge for y = -1. At the tie z = 0 the gradient is -1, as
+ * PyTorch's clamp_min passes it. NaN in x or y gives NaN in the loss and the
+ * gradient (the house rule; PyTorch's masks turn a NaN label into "both terms"
+ * and drop a NaN input from the gradient). No weight; MEAN divides by n.
+ */
+FL_INLINE void fl_hinge_embedding_forms(const fl_hinge_embedding_options *o, const int mode,
+                                        float x, float y, const float *aux, float w, float s,
+                                        float *loss, float *grad)
+{
+    (void)mode;
+    (void)aux;
+    (void)w;
+    const float z = o->margin - x;
+    const float hinge = z > 0.0f ? z : (z != z ? z : 0.0f);
+    const float l = (y != 1.0f ? hinge : 0.0f) + (y != -1.0f ? x : 0.0f);
+    *loss = y == y ? l : y;
+    const float g = (y != -1.0f ? 1.0f : 0.0f) - (y != 1.0f && z >= 0.0f ? 1.0f : 0.0f);
+    *grad = (x == x && y == y ? g : x + y) * s;
 }
 
 #endif /* FL_ELEMENTWISE_BINARY_H */

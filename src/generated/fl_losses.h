@@ -13,6 +13,7 @@
     X(sigmoid_focal) \
     X(soft_margin) \
     X(bce) \
+    X(hinge_embedding) \
     X(mse) \
     X(l1) \
     X(huber) \
@@ -54,6 +55,14 @@ typedef struct {
 } fl_bce_options;
 int fl_bce_f32(const float *input, const float *target, int64_t n,
     const fl_bce_options *opts, const fl_outputs *out, int n_threads);
+
+/* hinge_embedding_loss (torch.nn.functional.hinge_embedding_loss),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    float margin;  /* The margin of the negative pairs (any finite value). */
+} fl_hinge_embedding_options;
+int fl_hinge_embedding_f32(const float *input, const float *target, int64_t n,
+    const fl_hinge_embedding_options *opts, const fl_outputs *out, int n_threads);
 
 /* mse_loss (torch.nn.functional.mse_loss),
  * closed forms: src/elementwise/regression.h */

@@ -183,4 +183,7 @@ DATA = {
     "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "bce": LossData(_probability_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "poisson_nll": LossData(_count_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    # (scores across the default margin 1; its ties: tests/values/test_hinge_embedding.py)
+    "hinge_embedding": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN,
+                                ELEMENTWISE_BIG_SHAPES_LEAN),
 }
