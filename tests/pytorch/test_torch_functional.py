@@ -473,9 +473,10 @@ def _interior(case, x, t):
     arrays = {case.spec.inputs[0]: x, case.spec.inputs[1]: t}
     for name, low, high in case.spec.ranges:
         a = arrays[name]
-        arrays[name] = (low + (high - low) * (0.2 + 0.6 * (a - a.min()) /
-                                              max(float(a.max() - a.min()), 1e-30)))
-    return tuple(np.asarray(arrays[n], np.float32) for n in case.spec.inputs)
+        a = low + (high - low) * (0.2 + 0.6 * (a - a.min()) / max(float(a.max() - a.min()),
+                                                                  1e-30))
+        arrays[name] = a.astype(np.float32)
+    return tuple(arrays[n] for n in case.spec.inputs)
 
 
 def _target_differentiable(case):
