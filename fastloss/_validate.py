@@ -21,6 +21,10 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _F32_TINY = float(np.finfo(np.float32).tiny)   # below it, rounding to float32 may reach 0
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 NONE = 0
+SUM = 2
+# reduction='batchmean' of a loss that declares it (kl_div): SUM in C, then
+# divided by the input's first dimension in fastloss/_run.py (never reaches C).
+BATCHMEAN = 3
 
 
 def flag(value, name):
@@ -46,15 +50,19 @@ def _legacy_reduction(size_average, reduce):
     return reduction
 
 
-def reduction(value, size_average=None, reduce=None):
-    """(name, code) of the reduction, after the legacy arguments."""
+def reduction(value, size_average=None, reduce=None, batchmean=False):
+    """(name, code) of the reduction, after the legacy arguments; `batchmean`:
+    the loss also takes 'batchmean' (code BATCHMEAN)."""
     if size_average is not None or reduce is not None:
         value = _legacy_reduction(size_average, reduce)
+    if batchmean and isinstance(value, str) and value == "batchmean":
+        return value, BATCHMEAN
     try:
         return value, REDUCTIONS[value]
     except (KeyError, TypeError):
+        names = "'none', 'mean', 'batchmean'" if batchmean else "'none', 'mean'"
         raise ValueError(
-            f"reduction must be 'none', 'mean' or 'sum', got {value!r}"
+            f"reduction must be {names} or 'sum', got {value!r}"
         ) from None
 
 

@@ -68,6 +68,8 @@ def _check(spec, opt, value):
 
 def _reduction_call(loss, target):
     legacy = ", size_average, reduce" if loss.has_legacy_args else ""
+    if loss.batchmean:
+        legacy = (legacy or ", None, None") + ", True"
     return f"{target} = _v.reduction(reduction{legacy})"
 
 
@@ -233,6 +235,7 @@ def _class(spec, loss):
     out = [f"class {loss.cls}(_Loss):", f'    r"""{_class_docstring(spec, loss)}"""', "",
            f"    _func = {loss.func!r}", f"    _default_reduction = {loss.default_reduction!r}",
            f"    _options = {tuple(o.name for o in ctor)!r}",
+           *(["    _batchmean = True"] if loss.batchmean else []),
            *[f"    _{o.name}: {_annotation(spec, o)}" for o in loss.scalar_options
              if not o.per_call],
            *[f"    {o.name}: {_annotation(spec, o)}" for o in ctor

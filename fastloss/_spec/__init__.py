@@ -97,6 +97,9 @@ class Loss:
                block (src/elementwise/elementwise.h).
     c_modes    (elementwise) how many variants of the formula the options
                select (1..4); each gets its own vectorised loop.
+    batchmean  (elementwise) it also takes reduction='batchmean' (kl_div's):
+               the sum divided by the input's first dimension (by 1 for a 0-d
+               input), computed as 'sum' in C and divided in the Python layer.
     ranges     (elementwise) ((array name, low, high), ...): the closed
                interval each named input array must lie in (BCE's
                probabilities), as PyTorch requires; the Python layer checks
@@ -121,6 +124,7 @@ class Loss:
     c_setup: bool = False
     c_modes: int = 1
     ranges: tuple[tuple[str, float, float], ...] = ()
+    batchmean: bool = False
     summary: str = ""
     doc: str = ""
     input_doc: str = ""

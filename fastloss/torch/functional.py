@@ -285,9 +285,9 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
 # --------------------------------------------------------------------------
 # Elementwise losses.
 
-def _elementwise_args(input, target, reduction, autocast, compiling):
+def _elementwise_args(input, target, reduction, autocast, compiling, reductions=_REDUCTIONS):
     """(x, y) for the kernel, or None."""
-    if reduction not in _REDUCTIONS:
+    if reduction not in reductions:
         return None
     if compiling:
         if not (_cpu(input) and _cpu(target)):
@@ -302,15 +302,18 @@ def _elementwise_args(input, target, reduction, autocast, compiling):
     return x, y
 
 
-def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights, scalars):
+def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights, scalars,
+                 reductions=_REDUCTIONS):
     """The loss `name` with `weights`, (name, tensor, exact shape) triples,
-    and `scalars`, a dict of float options already checked (None: refused)."""
+    and `scalars`, a dict of float options already checked (None: refused);
+    `reductions`: those the kernels run (kl_div's add 'batchmean')."""
     compiling = torch.compiler.is_compiling()
     if not compiling and not _eager_ok():
         return torch_loss(input)
     # torchvision's focal loss is made of PyTorch operations, most of which
     # autocast runs in the half dtype: that has no float32 equivalent to run.
-    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss", compiling)
+    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss", compiling,
+                             reductions)
     if args is None or None in scalars.values():
         return torch_loss(input)
     x, y = args
@@ -601,7 +604,7 @@ def _spec_call(loss, input, target, reduction, size_average, reduce, overwrite, 
         else:
             scalars[o.name] = value if type(value) is bool else None
     return _elementwise(loss.func, input, target, reduction, torch_loss, overwrite, weights,
-                        scalars)
+                        scalars, _REDUCTIONS + ("batchmean",) if loss.batchmean else _REDUCTIONS)
 
 
 def _spec_parameters(loss):
