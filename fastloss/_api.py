@@ -31,6 +31,8 @@ __all__ = [
     'BCELoss',
     'hinge_embedding_loss',
     'HingeEmbeddingLoss',
+    'kl_div',
+    'KLDivLoss',
     'mse_loss',
     'MSELoss',
     'l1_loss',
@@ -768,6 +770,117 @@ class HingeEmbeddingLoss(_Loss):
         return _run.elementwise(
             _core.hinge_embedding, ('input', 'target'), input, target, self._code,
             (self._margin,), (), **mode)
+
+
+def kl_div(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> float | NDArray[np.float32]:
+    r"""Kullback-Leibler divergence (``torch.nn.functional.kl_div``).
+
+    .. math::
+
+        \ell_i = y_i (\log y_i - x_i) \quad (0 \text{ where } y_i = 0), \qquad
+        \ell_i = e^{y_i} (y_i - x_i) \quad (\text{log_target})
+
+    with :math:`x` the log-probabilities, as PyTorch computes it (NaN
+    propagates; a target below 0 gives NaN). ``'mean'`` divides by the
+    number of elements (PyTorch warns that this is not the KL divergence;
+    fastloss does not warn), ``'batchmean'`` by ``input.shape[0]`` (by 1 for
+    a 0-d input), the KL divergence per sample.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Log-probabilities; converted to C-contiguous float32 if it is not
+        already.
+    target : array_like, same shape as input
+        Probabilities (log-probabilities with ``log_target=True``).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    log_target : bool, default False
+        The target is given as log-probabilities.
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce, True)
+    if log_target is not False:
+        log_target = _v.flag(log_target, "log_target")
+    r = _core.kl_div_fast(input, target, log_target, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.kl_div, ('input', 'target'), input, target, code,
+        (log_target,), ())
+
+
+class KLDivLoss(_Loss):
+    r"""Kullback-Leibler divergence (``torch.nn.functional.kl_div``).
+
+    The loss object of :func:`fastloss.kl_div` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'kl_div'
+    _default_reduction = 'mean'
+    _options = ('log_target',)
+    _batchmean = True
+    _log_target: bool
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.log_target = log_target
+
+    log_target = _option(
+        'log_target', lambda value: _v.flag(value, "log_target"))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.kl_div, ('input', 'target'), input, target, self._code,
+            (self._log_target,), (), **mode)
 
 
 def mse_loss(

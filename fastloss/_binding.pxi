@@ -31,6 +31,10 @@ cdef extern from "fastloss.h" nogil:
     int fl_hinge_embedding_f32(const float *input, const float *target, int64_t n,
                                const fl_hinge_embedding_options *opts, const fl_outputs *out,
                                int n_threads)
+    ctypedef struct fl_kl_div_options:
+        int log_target
+    int fl_kl_div_f32(const float *input, const float *target, int64_t n,
+                      const fl_kl_div_options *opts, const fl_outputs *out, int n_threads)
     ctypedef struct fl_mse_options:
         fl_weight weight
     int fl_mse_f32(const float *input, const float *target, int64_t n, const fl_mse_options *opts,
@@ -299,6 +303,50 @@ def hinge_embedding_fast(x, y, float margin, int reduction, grad_out, int mode, 
             status = fl_hinge_embedding_f32(px, py, n, &opts, &call.out, call.n_threads)
     else:
         status = fl_hinge_embedding_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def kl_div(x, y, bint log_target, int reduction, float grad_scale, grad_per_sample, loss_out,
+           grad_out, int n_threads):
+    """fl_kl_div_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_kl_div_options opts
+    cdef int64_t n = _size(x, "input")
+    opts.log_target = log_target
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_kl_div_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def kl_div_fast(x, y, bint log_target, int reduction, grad_out, int mode, grad_output):
+    """fl_kl_div_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_kl_div_options opts
+    opts.log_target = log_target
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_kl_div_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_kl_div_f32(px, py, n, &opts, &call.out, call.n_threads)
     return _fast_end(status, &call, bufs, mode)
 
 

@@ -1,10 +1,11 @@
 """Binary losses: on logits BCE with logits, the sigmoid focal loss, the soft
-margin loss; on probabilities BCE; the hinge embedding loss.
+margin loss; on probabilities BCE; the hinge embedding loss; and, against
+probability targets like BCE, the KL divergence.
 
 C closed forms: src/elementwise/binary.h.
 """
 
-from . import ELEMENTWISE, FLOAT, WEIGHT, Loss, Option
+from . import BOOL, ELEMENTWISE, FLOAT, WEIGHT, Loss, Option
 
 _WEIGHT = Option("weight", WEIGHT, None, c_type="fl_weight", type_doc="array_like, optional",
                  doc="Finite weights broadcastable to the input's shape.")
@@ -170,4 +171,36 @@ HINGE_EMBEDDING = Loss(
         Labels, 1 (similar) or -1 (dissimilar).""",
 )
 
-LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN, BCE, HINGE_EMBEDDING)
+KL_DIV = Loss(
+    name="kl_div",
+    func="kl_div",
+    cls="KLDivLoss",
+    torch="torch.nn.functional.kl_div",
+    family=ELEMENTWISE,
+    signature=("size_average", "reduce", "reduction", "log_target"),
+    options=(Option("log_target", BOOL, False, c_type="int", type_doc="bool, default False",
+                    doc="The target is given as log-probabilities."),),
+    batchmean=True,
+    c_header="elementwise/binary.h",
+    c_setup=True,
+    c_modes=2,
+    summary="Kullback-Leibler divergence (``torch.nn.functional.kl_div``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = y_i (\log y_i - x_i) \quad (0 \text{ where } y_i = 0), \qquad
+        \ell_i = e^{y_i} (y_i - x_i) \quad (\text{log_target})
+
+    with :math:`x` the log-probabilities, as PyTorch computes it (NaN
+    propagates; a target below 0 gives NaN). ``'mean'`` divides by the
+    number of elements (PyTorch warns that this is not the KL divergence;
+    fastloss does not warn), ``'batchmean'`` by ``input.shape[0]`` (by 1 for
+    a 0-d input), the KL divergence per sample.""",
+    input_doc="""input : array_like, any shape
+        Log-probabilities; converted to C-contiguous float32 if it is not
+        already.""",
+    target_doc="""target : array_like, same shape as input
+        Probabilities (log-probabilities with ``log_target=True``).""",
+)
+
+LOSSES = (BCE_WITH_LOGITS, SIGMOID_FOCAL, SOFT_MARGIN, BCE, HINGE_EMBEDDING, KL_DIV)

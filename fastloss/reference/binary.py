@@ -1,6 +1,7 @@
 r"""Losses against binary (or soft) targets: on logits binary cross-entropy
 with logits, the sigmoid focal loss and the soft margin loss; on
-probabilities binary cross-entropy; the hinge embedding loss."""
+probabilities binary cross-entropy; the hinge embedding loss; the KL
+divergence."""
 
 import numpy as np
 
@@ -27,6 +28,8 @@ __all__ = [
     "binary_cross_entropy_grad",
     "hinge_embedding_loss",
     "hinge_embedding_loss_grad",
+    "kl_div",
+    "kl_div_grad",
 ]
 
 
@@ -466,3 +469,82 @@ def hinge_embedding_loss_grad(input, target, margin=1.0, size_average=None, redu
         local = (y != -1.0).astype(np.float64) - ((y != 1.0) & (z >= 0.0))
         local = np.where(np.isnan(x) | np.isnan(y), np.nan, local)
     return _grad_scale(grad_output, reduction, x.shape, x.size) * local
+
+
+def _kl_reduce(loss, reduction, x):
+    if reduction == "batchmean":
+        total = float(np.sum(loss))
+        n = x.shape[0] if x.ndim else 1
+        return total / n if n else float("nan")
+    _check_reduction(reduction)
+    return _reduce(loss, reduction, x.size)
+
+
+def _kl_scale(grad_output, reduction, x):
+    if reduction == "batchmean":
+        n = x.shape[0] if x.ndim else 1
+        return _grad_scale(grad_output, "sum", x.shape, 1) / (n if n else np.nan)
+    _check_reduction(reduction)
+    return _grad_scale(grad_output, reduction, x.shape, x.size)
+
+
+@loss_doc
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    r"""KL divergence of log-probabilities ``x`` from targets ``y`` (float64).
+
+    ``torch.nn.functional.kl_div``, argument order included.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Log-probabilities ``x``.
+    target : array_like, shape of ``input``
+        Probabilities ``y`` (log-probabilities with ``log_target``).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments; they override ``reduction``.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+    log_target : bool, default False
+
+    {{elementwise_returns}}
+
+    Notes
+    -----
+    .. math::
+
+        \ell = \mathrm{xlogy}(y, y) - y x, \qquad \ell = e^y (y - x) \ (\text{log_target})
+
+    with :math:`\mathrm{xlogy}(0, 0) = 0`. ``'mean'`` divides the sum by the
+    number of elements, ``'batchmean'`` by ``input.shape[0]`` (1 for a 0-d
+    input).
+    """
+    reduction = _legacy(reduction, size_average, reduce)
+    x, y = _elementwise_inputs(input, target)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if log_target:
+            loss = np.exp(y) * (y - x)
+        else:
+            xlogy = np.where(y == 0.0, 0.0, y * np.log(np.where(y == 0.0, 1.0, y)))
+            loss = xlogy - y * x
+    return _kl_reduce(loss, reduction, x)
+
+
+@gradient_of(kl_div)
+def kl_div_grad(input, target, size_average=None, reduce=None, reduction="mean",
+                log_target=False, grad_output=1.0):
+    r"""
+    Notes
+    -----
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = -y, \qquad -e^y \ (\text{log_target})
+
+    multiplied by ``grad_output`` (elementwise for ``'none'``) and divided by
+    the number of elements for ``'mean'``, by ``input.shape[0]`` for
+    ``'batchmean'``.
+    """
+    reduction = _legacy(reduction, size_average, reduce)
+    x, y = _elementwise_inputs(input, target)
+    with np.errstate(over="ignore"):
+        local = -np.exp(y) if log_target else -y
+    local = np.where(np.isnan(x), x, local)   # NaN in, NaN out (PyTorch: -y whatever x)
+    return _kl_scale(grad_output, reduction, x) * local

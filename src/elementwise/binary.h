@@ -1,6 +1,7 @@
 /*
  * elementwise/binary.h -- closed forms of BCE with logits, the sigmoid focal loss,
- * the soft margin loss, BCE on probabilities and the hinge embedding loss.
+ * the soft margin loss, BCE on probabilities, the hinge embedding loss, and the KL
+ * divergence (a loss against probability targets, like BCE).
  *
  * With e = exp(-|x|) in (0, 1] and r = 1 / (1 + e) (the one division):
  *   sigmoid(x)  = x >= 0 ? r : e r,   sigmoid(-x) = x >= 0 ? e r : r
@@ -13,6 +14,7 @@
 #define FL_ELEMENTWISE_BINARY_H
 
 #include <float.h>
+#include <math.h>
 
 #include "elementwise/elementwise.h"
 
@@ -189,6 +191,52 @@ FL_INLINE void fl_hinge_embedding_forms(const fl_hinge_embedding_options *o, con
     *loss = y == y ? l : y;
     const float g = (y != -1.0f ? 1.0f : 0.0f) - (y != 1.0f && z >= 0.0f ? 1.0f : 0.0f);
     *grad = (x == x && y == y ? g : x + y) * s;
+}
+
+/*
+ * KL divergence (torch.nn.functional.kl_div), x the log-probabilities, t the target:
+ *
+ *   mode 0 (t probabilities):      loss = xlogy(t, t) - t x,   grad = -t s
+ *   mode 1 (log_target, t = log q): loss = exp(t) (t - x),     grad = -exp(t) s
+ *
+ * as PyTorch 2.13 computes them: xlogy(t, t) is 0 at t = 0, so a target of
+ * exactly 0 contributes 0 (but 0 x is NaN for x = -inf, and NaN stays NaN);
+ * t < 0 gives NaN. log t of a subnormal t is log(2^24 t) - 24 ln 2. exp(t) is
+ * one fl_exp_any, of t / 2 squared above 88 (finite up to float32's overflow).
+ * A NaN input gives a NaN gradient (the house rule; PyTorch's -t ignores x).
+ * No weight; MEAN divides by n, 'batchmean' (the Python layer) by N.
+ */
+typedef struct {
+    char unused;
+} fl_kl_div_k;
+
+FL_INLINE fl_kl_div_k fl_kl_div_setup(const fl_kl_div_options *o, int *mode)
+{
+    fl_kl_div_k k;
+    k.unused = 0;
+    *mode = o->log_target ? 1 : 0;
+    return k;
+}
+
+FL_INLINE void fl_kl_div_forms(const fl_kl_div_k *k, const int mode, float x, float y,
+                               const float *aux, float w, float s, float *loss, float *grad)
+{
+    (void)k;
+    (void)aux;
+    (void)w;
+    if (mode == 0) {
+        const int sub = y < FLT_MIN;
+        const float ly = fl_log_pos(sub ? y * 16777216.0f : y) - (sub ? 16.63553233f : 0.0f);
+        const float xlogy = y > 0.0f ? y * ly : (y == 0.0f ? 0.0f : NAN + y);
+        *loss = xlogy - y * x;
+        *grad = (x == x ? -y : x) * s;
+    } else {
+        const int big = y > 88.0f;
+        const float h = fl_exp_any(big ? 0.5f * y : y);
+        const float e = big ? h * h : h;
+        *loss = e * (y - x);
+        *grad = (x == x ? -e : x) * s;
+    }
 }
 
 #endif /* FL_ELEMENTWISE_BINARY_H */

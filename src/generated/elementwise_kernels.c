@@ -66,6 +66,18 @@
 #undef FL_SETUP
 #undef FL_MODES
 
+#define FL_LOSS kl_div
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_SETUP 1
+#define FL_MODES 2
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
 #define FL_LOSS mse
 #define FL_WEIGHT_FIELD weight
 #define FL_MEAN_WEIGHT_SUM 1

@@ -14,6 +14,7 @@
     X(soft_margin) \
     X(bce) \
     X(hinge_embedding) \
+    X(kl_div) \
     X(mse) \
     X(l1) \
     X(huber) \
@@ -63,6 +64,14 @@ typedef struct {
 } fl_hinge_embedding_options;
 int fl_hinge_embedding_f32(const float *input, const float *target, int64_t n,
     const fl_hinge_embedding_options *opts, const fl_outputs *out, int n_threads);
+
+/* kl_div (torch.nn.functional.kl_div),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    int log_target;  /* The target is given as log-probabilities. */
+} fl_kl_div_options;
+int fl_kl_div_f32(const float *input, const float *target, int64_t n,
+    const fl_kl_div_options *opts, const fl_outputs *out, int n_threads);
 
 /* mse_loss (torch.nn.functional.mse_loss),
  * closed forms: src/elementwise/regression.h */

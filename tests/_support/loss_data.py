@@ -130,6 +130,18 @@ def _count_data(shape, seed):
     return x, y
 
 
+def _distribution_data(shape, seed):
+    # Log-probabilities of the last axis and probability targets of another
+    # distribution (positive: PyTorch's target gradient, log y + 1 - x, is
+    # -inf at y = 0; tests/values/test_kl_div.py covers exact zeros).
+    rng = np.random.default_rng(seed)
+    z = 2.0 * rng.standard_normal(shape)
+    x = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)) if z.ndim else np.float64(-0.5)
+    q = rng.random(shape) + 0.01
+    y = q / np.sum(q, axis=-1, keepdims=True) if q.ndim else np.float64(0.3)
+    return np.asarray(x, np.float32), np.asarray(y, np.float32)
+
+
 def _margin_data(shape, seed):
     # Labels -1 and 1, with one in eight a real number in [-2, 2] (the formula
     # takes any y); margins |x| up to ~15, where exp(-y x) is far from 1.
@@ -183,6 +195,7 @@ DATA = {
     "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "bce": LossData(_probability_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "poisson_nll": LossData(_count_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "kl_div": LossData(_distribution_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     # (scores across the default margin 1; its ties: tests/values/test_hinge_embedding.py)
     "hinge_embedding": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN,
                                 ELEMENTWISE_BIG_SHAPES_LEAN),
