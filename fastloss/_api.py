@@ -25,6 +25,14 @@ __all__ = [
     'BCEWithLogitsLoss',
     'sigmoid_focal_loss',
     'SigmoidFocalLoss',
+    'soft_margin_loss',
+    'SoftMarginLoss',
+    'binary_cross_entropy',
+    'BCELoss',
+    'hinge_embedding_loss',
+    'HingeEmbeddingLoss',
+    'kl_div',
+    'KLDivLoss',
     'mse_loss',
     'MSELoss',
     'l1_loss',
@@ -33,6 +41,8 @@ __all__ = [
     'HuberLoss',
     'smooth_l1_loss',
     'SmoothL1Loss',
+    'poisson_nll_loss',
+    'PoissonNLLLoss',
 ]
 
 
@@ -442,6 +452,435 @@ class SigmoidFocalLoss(_Loss):
         return _run.elementwise(
             _core.sigmoid_focal, ('inputs', 'targets'), input, target, self._code,
             (self._alpha, self._gamma), (), **mode)
+
+
+def soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Soft margin loss (``torch.nn.functional.soft_margin_loss``).
+
+    .. math::
+
+        \ell_i = \log(1 + e^{-y_i x_i}) = \max(z_i, 0) + \log(1 + e^{-|z_i|}),
+        \quad z_i = -y_i x_i
+
+    computed in log space, so it is finite and exact for every finite
+    :math:`z` (PyTorch's ``log(1 + exp(z))`` is ``inf`` past :math:`z \approx 88.7`,
+    with a NaN gradient). ``'mean'`` divides by the number of elements (NaN
+    for an empty input), as in PyTorch.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Scores; converted to C-contiguous float32 if it is not already.
+    target : array_like, same shape as input
+        Labels, usually -1 or 1 (other values are computed as the formula says).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    r = _core.soft_margin_fast(input, target, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.soft_margin, ('input', 'target'), input, target, code,
+        (), ())
+
+
+class SoftMarginLoss(_Loss):
+    r"""Soft margin loss (``torch.nn.functional.soft_margin_loss``).
+
+    The loss object of :func:`fastloss.soft_margin_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'soft_margin_loss'
+    _default_reduction = 'mean'
+    _options = ()
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.soft_margin_fast(input, target, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.soft_margin_fast(input, target, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.soft_margin_fast(input, target, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.soft_margin, ('input', 'target'), input, target, self._code,
+            (), (), **mode)
+
+
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Binary cross-entropy on probabilities (``torch.nn.functional.binary_cross_entropy``).
+
+    .. math::
+
+        \ell_i = -w_i \bigl[ y_i \max(\log x_i, -100)
+                 + (1 - y_i) \max(\log(1 - x_i), -100) \bigr]
+
+    with PyTorch's clamp of each log at -100, and PyTorch's gradient
+    :math:`w_i (x_i - y_i) / \max(x_i (1 - x_i), 10^{-12})` (not the
+    derivative of the clamped loss). ``'mean'`` divides by the number of
+    elements, weights or not (NaN for an empty input). Input and target must
+    lie in [0, 1], as PyTorch requires: anything else raises ValueError naming
+    the first element outside (NaN is let through and gives NaN, where
+    PyTorch raises). Prefer :func:`binary_cross_entropy_with_logits` on
+    logits: it is exact where the probability rounds to 0 or 1.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Probabilities in [0, 1]; converted to C-contiguous float32 if it is not
+        already.
+    target : array_like, same shape as input
+        Targets in [0, 1].
+    weight : array_like, optional
+        Finite weights broadcastable to the input's shape.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    if weight is None:
+        r = _core.bce_fast(input, target, code, None, 0, None)
+        if r is not _SLOW:
+            return r
+    return _run.elementwise(
+        _core.bce, ('input', 'target', 'weight'), input, target, code,
+        (), (weight,), ranges=(('input', 0.0, 1.0), ('target', 0.0, 1.0)))
+
+
+class BCELoss(_Loss):
+    r"""Binary cross-entropy on probabilities (``torch.nn.functional.binary_cross_entropy``).
+
+    The loss object of :func:`fastloss.binary_cross_entropy` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'binary_cross_entropy'
+    _default_reduction = 'mean'
+    _options = ('weight',)
+    weight: ArrayLike | None
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.weight = weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, None, 0, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, out, 1, None)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        if self.weight is None:
+            r = _core.bce_fast(input, target, self._code, out, 2, grad_output)
+            if r is not _SLOW:
+                return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.bce, ('input', 'target', 'weight'), input, target, self._code,
+            (), (self.weight,), **mode, ranges=(('input', 0.0, 1.0), ('target', 0.0, 1.0)))
+
+
+def hinge_embedding_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Hinge embedding loss (``torch.nn.functional.hinge_embedding_loss``).
+
+    .. math::
+
+        \ell_i = [y_i \ne 1] \max(\Delta - x_i, 0) + [y_i \ne -1]\, x_i
+
+    with :math:`\Delta` the ``margin``: :math:`x_i` for :math:`y_i = 1`, the
+    hinge for :math:`y_i = -1`, both for any other label, as PyTorch computes
+    it. At the tie :math:`x_i = \Delta` the gradient is -1, as in PyTorch.
+    ``'mean'`` divides by the number of elements (NaN for an empty input). A
+    NaN input or label gives NaN loss and gradient (PyTorch's masks give a
+    finite loss for a NaN label, and a gradient of 0 or 1).
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Distances (or other scores); converted to C-contiguous float32 if it
+        is not already.
+    target : array_like, same shape as input
+        Labels, 1 (similar) or -1 (dissimilar).
+    margin : float, default 1.0
+        The margin of the negative pairs (any finite value).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    margin = _v.real_scalar(margin, "margin", None, None)
+    r = _core.hinge_embedding_fast(input, target, margin, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.hinge_embedding, ('input', 'target'), input, target, code,
+        (margin,), ())
+
+
+class HingeEmbeddingLoss(_Loss):
+    r"""Hinge embedding loss (``torch.nn.functional.hinge_embedding_loss``).
+
+    The loss object of :func:`fastloss.hinge_embedding_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'hinge_embedding_loss'
+    _default_reduction = 'mean'
+    _options = ('margin',)
+    _margin: float
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.margin = margin
+
+    margin = _option(
+        'margin', lambda value: _v.real_scalar(value, "margin", None, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.hinge_embedding_fast(input, target, self._margin, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.hinge_embedding, ('input', 'target'), input, target, self._code,
+            (self._margin,), (), **mode)
+
+
+def kl_div(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> float | NDArray[np.float32]:
+    r"""Kullback-Leibler divergence (``torch.nn.functional.kl_div``).
+
+    .. math::
+
+        \ell_i = y_i (\log y_i - x_i) \quad (0 \text{ where } y_i = 0), \qquad
+        \ell_i = e^{y_i} (y_i - x_i) \quad (\text{log_target})
+
+    with :math:`x` the log-probabilities, as PyTorch computes it (NaN
+    propagates; a target below 0 gives NaN). ``'mean'`` divides by the
+    number of elements (PyTorch warns that this is not the KL divergence;
+    fastloss does not warn), ``'batchmean'`` by ``input.shape[0]`` (by 1 for
+    a 0-d input), the KL divergence per sample.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        Log-probabilities; converted to C-contiguous float32 if it is not
+        already.
+    target : array_like, same shape as input
+        Probabilities (log-probabilities with ``log_target=True``).
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    log_target : bool, default False
+        The target is given as log-probabilities.
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce, True)
+    if log_target is not False:
+        log_target = _v.flag(log_target, "log_target")
+    r = _core.kl_div_fast(input, target, log_target, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.kl_div, ('input', 'target'), input, target, code,
+        (log_target,), ())
+
+
+class KLDivLoss(_Loss):
+    r"""Kullback-Leibler divergence (``torch.nn.functional.kl_div``).
+
+    The loss object of :func:`fastloss.kl_div` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'kl_div'
+    _default_reduction = 'mean'
+    _options = ('log_target',)
+    _batchmean = True
+    _log_target: bool
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.log_target = log_target
+
+    log_target = _option(
+        'log_target', lambda value: _v.flag(value, "log_target"))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.kl_div_fast(input, target, self._log_target, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.kl_div, ('input', 'target'), input, target, self._code,
+            (self._log_target,), (), **mode)
 
 
 def mse_loss(
@@ -872,3 +1311,137 @@ class SmoothL1Loss(_Loss):
         return _run.elementwise(
             _core.smooth_l1, ('input', 'target'), input, target, self._code,
             (self._beta,), (), **mode)
+
+
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-08,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Poisson negative log-likelihood (``torch.nn.functional.poisson_nll_loss``).
+
+    .. math::
+
+        \ell_i = \begin{cases} e^{x_i} - y_i x_i & \text{log_input} \\
+                 x_i - y_i \log(x_i + \varepsilon) & \text{otherwise} \end{cases}
+                 \;+\; [\text{full},\ y_i > 1]\,
+                 \bigl(y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)\bigr)
+
+    as PyTorch computes it: the gradient of the second form is
+    :math:`1 - y_i / (x_i + \varepsilon)`, finite even where a negative
+    :math:`x_i + \varepsilon` makes the loss NaN; the Stirling term (``full``)
+    has no gradient. ``'mean'`` divides by the number of elements (NaN for an
+    empty input). Unlike PyTorch, a target of a different shape is an error,
+    not a broadcast.
+
+    Parameters
+    ----------
+    input : array_like, any shape
+        The log-rate (``log_input=True``) or the rate; converted to
+        C-contiguous float32 if it is not already.
+    target : array_like, same shape as input
+        Counts (any real numbers are computed as the formula says).
+    log_input : bool, default True
+        The input is the log of the rate (else the rate itself).
+    full : bool, default False
+        Add Stirling's approximation of log(t!) where t > 1.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    eps : float, default 1e-8
+        Added to the rate inside the log when log_input is False.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape for 'none'.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    if log_input is not False:
+        log_input = _v.flag(log_input, "log_input")
+    if full is not False:
+        full = _v.flag(full, "full")
+    eps = _v.real_scalar(eps, "eps", None, None)
+    r = _core.poisson_nll_fast(input, target, log_input, full, eps, code, None, 0, None)
+    if r is not _SLOW:
+        return r
+    return _run.elementwise(
+        _core.poisson_nll, ('input', 'target'), input, target, code,
+        (log_input, full, eps), ())
+
+
+class PoissonNLLLoss(_Loss):
+    r"""Poisson negative log-likelihood (``torch.nn.functional.poisson_nll_loss``).
+
+    The loss object of :func:`fastloss.poisson_nll_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'poisson_nll_loss'
+    _default_reduction = 'mean'
+    _options = ('log_input', 'full', 'eps')
+    _log_input: bool
+    _full: bool
+    _eps: float
+
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: bool | None = None,
+        eps: float = 1e-08,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    log_input = _option(
+        'log_input', lambda value: _v.flag(value, "log_input"))
+
+    full = _option(
+        'full', lambda value: _v.flag(value, "full"))
+
+    eps = _option(
+        'eps', lambda value: _v.real_scalar(value, "eps", None, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, None, 0, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, out, 1, None)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        r = _core.poisson_nll_fast(input, target, self._log_input, self._full, self._eps, self._code, out, 2, grad_output)
+        if r is not _SLOW:
+            return r
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.elementwise(
+            _core.poisson_nll, ('input', 'target'), input, target, self._code,
+            (self._log_input, self._full, self._eps), (), **mode)

@@ -47,10 +47,12 @@ class Loss:
     _func = ""                  # the function of the same loss
     _default_reduction = "mean"
     _options: tuple = ()        # constructor options, in order (for repr)
+    _batchmean = False          # also takes reduction='batchmean' (kl_div)
 
     def _set_reduction(self, reduction: str, size_average: bool | None = None,
                        reduce: bool | None = None) -> None:
-        self._reduction, self._code = _validate.reduction(reduction, size_average, reduce)
+        self._reduction, self._code = _validate.reduction(reduction, size_average, reduce,
+                                                          self._batchmean)
 
     @property
     def reduction(self) -> str:

@@ -18,6 +18,23 @@ cdef extern from "fastloss.h" nogil:
     int fl_sigmoid_focal_f32(const float *input, const float *target, int64_t n,
                              const fl_sigmoid_focal_options *opts, const fl_outputs *out,
                              int n_threads)
+    ctypedef struct fl_soft_margin_options:
+        char unused
+    int fl_soft_margin_f32(const float *input, const float *target, int64_t n,
+                           const fl_soft_margin_options *opts, const fl_outputs *out, int n_threads)
+    ctypedef struct fl_bce_options:
+        fl_weight weight
+    int fl_bce_f32(const float *input, const float *target, int64_t n, const fl_bce_options *opts,
+                   const fl_outputs *out, int n_threads)
+    ctypedef struct fl_hinge_embedding_options:
+        float margin
+    int fl_hinge_embedding_f32(const float *input, const float *target, int64_t n,
+                               const fl_hinge_embedding_options *opts, const fl_outputs *out,
+                               int n_threads)
+    ctypedef struct fl_kl_div_options:
+        int log_target
+    int fl_kl_div_f32(const float *input, const float *target, int64_t n,
+                      const fl_kl_div_options *opts, const fl_outputs *out, int n_threads)
     ctypedef struct fl_mse_options:
         fl_weight weight
     int fl_mse_f32(const float *input, const float *target, int64_t n, const fl_mse_options *opts,
@@ -35,6 +52,12 @@ cdef extern from "fastloss.h" nogil:
         float beta
     int fl_smooth_l1_f32(const float *input, const float *target, int64_t n,
                          const fl_smooth_l1_options *opts, const fl_outputs *out, int n_threads)
+    ctypedef struct fl_poisson_nll_options:
+        int log_input
+        int full
+        float eps
+    int fl_poisson_nll_f32(const float *input, const float *target, int64_t n,
+                           const fl_poisson_nll_options *opts, const fl_outputs *out, int n_threads)
 
 
 def bce_with_logits(x, y, weight, int64_t weight_period, pos_weight, int64_t pos_weight_period,
@@ -140,6 +163,190 @@ def sigmoid_focal_fast(x, y, float alpha, float gamma, int reduction, grad_out, 
             status = fl_sigmoid_focal_f32(px, py, n, &opts, &call.out, call.n_threads)
     else:
         status = fl_sigmoid_focal_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def soft_margin(x, y, int reduction, float grad_scale, grad_per_sample, loss_out, grad_out,
+                int n_threads):
+    """fl_soft_margin_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_soft_margin_options opts
+    cdef int64_t n = _size(x, "input")
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_soft_margin_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def soft_margin_fast(x, y, int reduction, grad_out, int mode, grad_output):
+    """fl_soft_margin_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_soft_margin_options opts
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_soft_margin_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_soft_margin_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def bce(x, y, weight, int64_t weight_period, int reduction, float grad_scale, grad_per_sample,
+        loss_out, grad_out, int n_threads):
+    """fl_bce_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_bce_options opts
+    cdef int64_t n = _size(x, "input")
+    if weight is not None and weight_period < 1:
+        raise ValueError(f"weight_period must be >= 1 with a weight, "
+                         f"got {weight_period}")
+    opts.weight.w = <const float *>_ptr(
+        weight, cnp.NPY_FLOAT32, weight_period, False, "weight")
+    opts.weight.period = weight_period
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_bce_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def bce_fast(x, y, int reduction, grad_out, int mode, grad_output):
+    """fl_bce_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    if _outside_f32(xa, 0.0, 1.0):
+        return SLOW
+    if _outside_f32(ya, 0.0, 1.0):
+        return SLOW
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_bce_options opts
+    opts.weight.w = NULL
+    opts.weight.period = 0
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_bce_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_bce_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def hinge_embedding(x, y, float margin, int reduction, float grad_scale, grad_per_sample, loss_out,
+                    grad_out, int n_threads):
+    """fl_hinge_embedding_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_hinge_embedding_options opts
+    cdef int64_t n = _size(x, "input")
+    opts.margin = margin
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_hinge_embedding_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def hinge_embedding_fast(x, y, float margin, int reduction, grad_out, int mode, grad_output):
+    """fl_hinge_embedding_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_hinge_embedding_options opts
+    opts.margin = margin
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_hinge_embedding_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_hinge_embedding_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def kl_div(x, y, bint log_target, int reduction, float grad_scale, grad_per_sample, loss_out,
+           grad_out, int n_threads):
+    """fl_kl_div_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_kl_div_options opts
+    cdef int64_t n = _size(x, "input")
+    opts.log_target = log_target
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_kl_div_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def kl_div_fast(x, y, bint log_target, int reduction, grad_out, int mode, grad_output):
+    """fl_kl_div_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_kl_div_options opts
+    opts.log_target = log_target
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_kl_div_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_kl_div_f32(px, py, n, &opts, &call.out, call.n_threads)
     return _fast_end(status, &call, bufs, mode)
 
 
@@ -336,4 +543,53 @@ def smooth_l1_fast(x, y, float beta, int reduction, grad_out, int mode, grad_out
             status = fl_smooth_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
     else:
         status = fl_smooth_l1_f32(px, py, n, &opts, &call.out, call.n_threads)
+    return _fast_end(status, &call, bufs, mode)
+
+
+def poisson_nll(x, y, bint log_input, bint full, float eps, int reduction, float grad_scale,
+                grad_per_sample, loss_out, grad_out, int n_threads):
+    """fl_poisson_nll_f32 on C-contiguous float32 arrays; the reduced loss or None."""
+    cdef fl_poisson_nll_options opts
+    cdef int64_t n = _size(x, "input")
+    opts.log_input = log_input
+    opts.full = full
+    opts.eps = eps
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, n, False, "input")
+    cdef const float *py = <const float *>_array(y, cnp.NPY_FLOAT32, n, False, "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, n, n, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
+             &reduced)
+    cdef int status
+    with nogil:
+        status = fl_poisson_nll_f32(px, py, n, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def poisson_nll_fast(x, y, bint log_input, bint full, float eps, int reduction, grad_out, int mode,
+                     grad_output):
+    """fl_poisson_nll_f32 on plain float32 arrays of one shape, without weights:
+    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""
+    if _elementwise_fast_arrays(x, y) is SLOW:
+        return SLOW
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+    cdef _fast_call call
+    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,
+                       cnp.PyArray_NDIM(xa))
+    if bufs is SLOW:
+        return SLOW
+    cdef fl_poisson_nll_options opts
+    opts.log_input = log_input
+    opts.full = full
+    opts.eps = eps
+    cdef const float *px = <const float *>cnp.PyArray_DATA(xa)
+    cdef const float *py = <const float *>cnp.PyArray_DATA(ya)
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    cdef int status
+    if call.release_gil:
+        with nogil:
+            status = fl_poisson_nll_f32(px, py, n, &opts, &call.out, call.n_threads)
+    else:
+        status = fl_poisson_nll_f32(px, py, n, &opts, &call.out, call.n_threads)
     return _fast_end(status, &call, bufs, mode)

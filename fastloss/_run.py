@@ -9,6 +9,8 @@ outputs the caller did not pass, and calls the loss's binding in
 fastloss/_core.pyx with the thread count.
 """
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -22,15 +24,24 @@ _core._set_thread_source(get_num_threads)
 def call(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape, *args):
     """Allocate outputs, call ``kernel(*args, reduction, grad_scale,
     grad_per_sample, loss_out, grad_out, n_threads)`` and shape the result.
-    `reads`: (name, array or None) pairs that a caller's out must not overlap."""
+    `reads`: (name, array or None) pairs that a caller's out must not overlap.
+    BATCHMEAN runs as SUM, the loss and the gradient's scale divided by the
+    input's first dimension (1 for a 0-d input; 0 gives NaN, as in PyTorch)."""
+    batch = None
+    if code == v.BATCHMEAN:
+        code, batch = v.SUM, (x.shape[0] if x.ndim else 1)
     loss_out = np.empty(per_sample_shape, v.F32) if (loss and code == v.NONE) else None
     g = None
     scale, per_sample = 1.0, None
     if grad:
         scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
+        if batch is not None:
+            scale = scale / batch if batch else math.nan
         g = np.empty(x.shape, v.F32) if out is None else v.out_buffer(
             out, x, reads + (("grad_output", per_sample),))
     reduced = kernel(*args, code, scale, per_sample, loss_out, g, get_num_threads())
+    if batch is not None and loss:
+        reduced = reduced / batch if batch else math.nan
     value = (reduced if code != v.NONE else loss_out) if loss else None
     if loss and grad:
         return value, g
@@ -38,14 +49,17 @@ def call(kernel, x, loss, grad, grad_output, out, reads, code, per_sample_shape,
 
 
 def elementwise(kernel, names, input, target, code, scalars, weights, *, loss=True, grad=False,
-                grad_output=1.0, out=None):
+                grad_output=1.0, out=None, ranges=()):
     """One elementwise loss. `names`: (input name, target name, weight names...);
     `scalars`: the validated scalar options, in the binding's order; `weights`:
-    the WEIGHT options as given, in the order of their names."""
+    the WEIGHT options as given, in the order of their names; `ranges`: the
+    spec's (array name, low, high) that input or target must lie in."""
     x_name, y_name = names[0], names[1]
     x = v.as_f32(input, x_name)
     y = v.as_f32(target, y_name)
     v.same_shape(x, y, x_name, y_name)
+    for name, low, high in ranges:
+        v.within(x if name == x_name else y, name, low, high)
     args = [x, y, *scalars]
     reads = [(y_name, y)]
     for name, weight in zip(names[2:], weights):

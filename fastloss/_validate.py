@@ -21,6 +21,9 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _F32_TINY = float(np.finfo(np.float32).tiny)   # below it, rounding to float32 may reach 0
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 NONE, MEAN, SUM = 0, 1, 2
+# reduction='batchmean' of a loss that declares it (kl_div): SUM in C, then
+# divided by the input's first dimension in fastloss/_run.py (never reaches C).
+BATCHMEAN = 3
 
 
 def flag(value, name):
@@ -46,15 +49,19 @@ def _legacy_reduction(size_average, reduce):
     return reduction
 
 
-def reduction(value, size_average=None, reduce=None):
-    """(name, code) of the reduction, after the legacy arguments."""
+def reduction(value, size_average=None, reduce=None, batchmean=False):
+    """(name, code) of the reduction, after the legacy arguments; `batchmean`:
+    the loss also takes 'batchmean' (code BATCHMEAN)."""
     if size_average is not None or reduce is not None:
         value = _legacy_reduction(size_average, reduce)
+    if batchmean and isinstance(value, str) and value == "batchmean":
+        return value, BATCHMEAN
     try:
         return value, REDUCTIONS[value]
     except (KeyError, TypeError):
+        names = "'none', 'mean', 'batchmean'" if batchmean else "'none', 'mean'"
         raise ValueError(
-            f"reduction must be 'none', 'mean' or 'sum', got {value!r}"
+            f"reduction must be {names} or 'sum', got {value!r}"
         ) from None
 
 
@@ -85,6 +92,26 @@ def same_shape(x, y, x_name, y_name):
     if y.shape != x.shape:
         raise ValueError(f"{y_name} has shape {y.shape} but {x_name} has shape {x.shape}; "
                          "they must match (fastloss does not broadcast targets)")
+
+
+def within(a, name, low, high):
+    """Every element of the float32 array `a` in [low, high] (NaN passes: it
+    gives NaN), or a ValueError naming `name` and the first element outside.
+    Two read-only passes (min, max); the search for the element runs only
+    on the error path."""
+    if a.size == 0:
+        return
+    lo, hi = a.min(), a.max()   # NaN when any element is NaN: then look closer
+    if lo >= low and hi <= high:
+        return
+    with np.errstate(invalid="ignore"):
+        outside = np.flatnonzero((a < low) | (a > high))
+    if outside.size == 0:   # only NaN, which passes
+        return
+    where = np.unravel_index(outside[0], a.shape)
+    index = ", ".join(str(int(i)) for i in where)
+    raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (as PyTorch requires), "
+                     f"got {name}[{index}] = {float(a[where])!r}")
 
 
 def real_scalar(value, name, low=None, high=None):

@@ -128,12 +128,17 @@ def c_kernels(spec):
 # ---------------------------------------------------------------------------
 # Cython
 
+def _scalar_param(spec, opt):
+    """A scalar option's binding parameter (FLOAT: float, BOOL: bint), or None."""
+    return {spec.FLOAT: f"float {opt.name}", spec.BOOL: f"bint {opt.name}"}.get(opt.kind)
+
+
 def binding_params(spec, loss):
     """The binding's parameters after (x, y): scalars, then (array, period) per weight."""
     params = []
     for opt in loss.c_options:
-        if opt.kind == spec.FLOAT:
-            params.append(f"float {opt.name}")
+        if _scalar_param(spec, opt):
+            params.append(_scalar_param(spec, opt))
     for opt in loss.c_options:
         if opt.kind == spec.WEIGHT:
             params += [opt.name, f"int64_t {opt.name}_period"]
@@ -186,7 +191,7 @@ def pxi(spec):
                 f"    cdef fl_{loss.name}_options opts",
                 f'    cdef int64_t n = _size(x, "{x_name}")']
         for opt in loss.c_options:
-            if opt.kind == spec.FLOAT:
+            if opt.kind in (spec.FLOAT, spec.BOOL):
                 out.append(f"    opts.{opt.name} = {opt.name}")
             elif opt.kind == spec.WEIGHT:
                 # the C reads w[i % period]: a weight needs a period >= 1
@@ -218,7 +223,7 @@ def pxi(spec):
 
 def fast_params(spec, loss):
     """The fast binding's scalar parameters (its weights are always absent)."""
-    return [f"float {o.name}" for o in loss.c_options if o.kind == spec.FLOAT]
+    return [_scalar_param(spec, o) for o in loss.c_options if _scalar_param(spec, o)]
 
 
 def _fast_binding(spec, loss):
@@ -231,15 +236,18 @@ def _fast_binding(spec, loss):
             '    the result, or SLOW for the general path (see the fast paths in _core.pyx)."""',
             "    if _elementwise_fast_arrays(x, y) is SLOW:",
             "        return SLOW",
-            "    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y",
-            "    cdef _fast_call call",
+            "    cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y"]
+    for array, low, high in loss.ranges:   # out of range: the general path raises
+        a = "xa" if array == loss.inputs[0] else "ya"
+        out += [f"    if _outside_f32({a}, {low!r}, {high!r}):", "        return SLOW"]
+    out += ["    cdef _fast_call call",
             "    bufs = _fast_begin(&call, xa, (ya,), reduction, grad_out, mode, grad_output,",
             "                       cnp.PyArray_NDIM(xa))",
             "    if bufs is SLOW:",
             "        return SLOW",
             f"    cdef fl_{loss.name}_options opts"]
     for opt in loss.c_options:
-        if opt.kind == spec.FLOAT:
+        if opt.kind in (spec.FLOAT, spec.BOOL):
             out.append(f"    opts.{opt.name} = {opt.name}")
         elif opt.kind == spec.WEIGHT:
             out += [f"    opts.{opt.name}.w = NULL", f"    opts.{opt.name}.period = 0"]
@@ -308,6 +316,8 @@ def pyi(spec):
         for p in binding_params(spec, loss):
             if p.startswith("float "):
                 params.append(p.split()[1] + ": float")
+            elif p.startswith("bint "):
+                params.append(p.split()[1] + ": bool")
             elif p.startswith("int64_t "):
                 params.append(p.split()[1] + ": int")
             else:
@@ -316,7 +326,8 @@ def pyi(spec):
                    "loss_out: _F | None", "grad_out: _F | None", "n_threads: int"]
         out += _wrap_params(f"def {loss.name}", params, end=") -> float | None: ...")
         fast = (["x: object", "y: object"]
-                + [p.split()[1] + ": float" for p in fast_params(spec, loss)]
+                + [p.split()[1] + (": bool" if p.startswith("bint ") else ": float")
+                   for p in fast_params(spec, loss)]
                 + ["reduction: int", "grad_out: object", "mode: int", "grad_output: object"])
         out += _wrap_params(f"def {loss.name}_fast", fast, end=") -> Any: ...")
     return "\n".join(out) + "\n"

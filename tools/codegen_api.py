@@ -68,6 +68,8 @@ def _check(spec, opt, value):
 
 def _reduction_call(loss, target):
     legacy = ", size_average, reduce" if loss.has_legacy_args else ""
+    if loss.batchmean:
+        legacy = (legacy or ", None, None") + ", True"
     return f"{target} = _v.reduction(reduction{legacy})"
 
 
@@ -114,12 +116,14 @@ def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="*
         return (f"_run.cross_entropy(\n{indent}input, target, {weights_prefix}weight, "
                 f"{scalars['ignore_index']}, {reduction_code},\n{indent}"
                 f"{scalars['label_smoothing']}, {scalars['z_loss']}, {per_call})")
-    floats = [o for o in loss.c_options if o.kind == spec.FLOAT]
+    floats = [o for o in loss.c_options if o.kind in (spec.FLOAT, spec.BOOL)]
     weights = [o for o in loss.c_options if o.kind == spec.WEIGHT]
     names = tuple(loss.inputs) + tuple(o.name for o in weights)
     scalar_tuple = _tuple(scalars[o.name] for o in floats)
     weight_tuple = _tuple(f"{weights_prefix}{o.name}" for o in weights)
     tail = "" if mode is None else f", {mode}"
+    if loss.ranges:
+        tail += f", ranges={loss.ranges!r}"
     x, y = args or loss.inputs
     return (f"_run.elementwise(\n{indent}_core.{loss.name}, {_tuple(repr(n) for n in names)}, "
             f"{x}, {y}, {reduction_code},\n{indent}{scalar_tuple}, "
@@ -137,7 +141,8 @@ def _fast(spec, loss, scalars, code, x, y, out, mode, grad_output):
         args = [x, y, scalars["ignore_index"], scalars["label_smoothing"], scalars["z_loss"]]
         name = "cross_entropy_fast"
     else:
-        args = [x, y] + [scalars[o.name] for o in loss.c_options if o.kind == spec.FLOAT]
+        args = [x, y] + [scalars[o.name] for o in loss.c_options
+                         if o.kind in (spec.FLOAT, spec.BOOL)]
         name = f"{loss.name}_fast"
     return f"_core.{name}({', '.join(args + [code, out, mode, grad_output])})"
 
@@ -230,6 +235,7 @@ def _class(spec, loss):
     out = [f"class {loss.cls}(_Loss):", f'    r"""{_class_docstring(spec, loss)}"""', "",
            f"    _func = {loss.func!r}", f"    _default_reduction = {loss.default_reduction!r}",
            f"    _options = {tuple(o.name for o in ctor)!r}",
+           *(["    _batchmean = True"] if loss.batchmean else []),
            *[f"    _{o.name}: {_annotation(spec, o)}" for o in loss.scalar_options
              if not o.per_call],
            *[f"    {o.name}: {_annotation(spec, o)}" for o in ctor

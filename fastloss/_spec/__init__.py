@@ -97,6 +97,15 @@ class Loss:
                block (src/elementwise/elementwise.h).
     c_modes    (elementwise) how many variants of the formula the options
                select (1..4); each gets its own vectorised loop.
+    batchmean  (elementwise) it also takes reduction='batchmean' (kl_div's):
+               the sum divided by the input's first dimension (by 1 for a 0-d
+               input), computed as 'sum' in C and divided in the Python layer.
+    ranges     (elementwise) ((array name, low, high), ...): the closed
+               interval each named input array must lie in (BCE's
+               probabilities), as PyTorch requires; the Python layer checks
+               it (NaN passes, and gives NaN) and raises ValueError naming the
+               array and the first element outside; the binding's fast path
+               checks it in one pass and leaves such a call to that layer.
     """
 
     name: str
@@ -114,6 +123,8 @@ class Loss:
     weight: Optional[str] = None
     c_setup: bool = False
     c_modes: int = 1
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    batchmean: bool = False
     summary: str = ""
     doc: str = ""
     input_doc: str = ""
@@ -164,6 +175,9 @@ class Loss:
                 raise ValueError(f"{self.name}: no c_header")
             if not 1 <= self.c_modes <= 4:
                 raise ValueError(f"{self.name}: c_modes must be 1..4")
+            for array, low, high in self.ranges:
+                if array not in self.inputs or not low <= high:
+                    raise ValueError(f"{self.name}: bad range {(array, low, high)!r}")
 
 
 def _collect():

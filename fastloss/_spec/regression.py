@@ -1,11 +1,11 @@
-"""Regression losses: MSE, L1, Huber, smooth L1.
+"""Regression losses: MSE, L1, Huber, smooth L1, Poisson NLL.
 
 C closed forms: src/elementwise/regression.h. With d = x - y.
 """
 
 import textwrap
 
-from . import ELEMENTWISE, FLOAT, MEAN_ELEMENTS, MEAN_WEIGHT_SUM, WEIGHT, Loss, Option
+from . import BOOL, ELEMENTWISE, FLOAT, MEAN_ELEMENTS, MEAN_WEIGHT_SUM, WEIGHT, Loss, Option
 
 _WEIGHT = Option("weight", WEIGHT, None, c_type="fl_weight", type_doc="array_like, optional",
                  doc="Finite elementwise weights, broadcastable to the input's shape "
@@ -65,4 +65,44 @@ SMOOTH_L1 = _regression(
     "``'mean'`` divides by the number of elements. ``beta = 0`` is the L1 "
     "loss; ``beta`` must be finite and >= 0.", weight=None, c_setup=True, c_modes=2)
 
-LOSSES = (MSE, L1, HUBER, SMOOTH_L1)
+POISSON_NLL = Loss(
+    name="poisson_nll",
+    func="poisson_nll_loss",
+    cls="PoissonNLLLoss",
+    torch="torch.nn.functional.poisson_nll_loss",
+    family=ELEMENTWISE,
+    signature=("log_input", "full", "size_average", "eps", "reduce", "reduction"),
+    options=(
+        Option("log_input", BOOL, True, c_type="int", type_doc="bool, default True",
+               doc="The input is the log of the rate (else the rate itself)."),
+        Option("full", BOOL, False, c_type="int", type_doc="bool, default False",
+               doc="Add Stirling's approximation of log(t!) where t > 1."),
+        Option("eps", FLOAT, 1e-8, type_doc="float, default 1e-8",
+               doc="Added to the rate inside the log when log_input is False."),
+    ),
+    c_header="elementwise/regression.h",
+    c_setup=True,
+    c_modes=4,
+    summary="Poisson negative log-likelihood (``torch.nn.functional.poisson_nll_loss``).",
+    doc=r"""
+    .. math::
+
+        \ell_i = \begin{cases} e^{x_i} - y_i x_i & \text{log_input} \\
+                 x_i - y_i \log(x_i + \varepsilon) & \text{otherwise} \end{cases}
+                 \;+\; [\text{full},\ y_i > 1]\,
+                 \bigl(y_i \log y_i - y_i + \tfrac12 \log(2\pi y_i)\bigr)
+
+    as PyTorch computes it: the gradient of the second form is
+    :math:`1 - y_i / (x_i + \varepsilon)`, finite even where a negative
+    :math:`x_i + \varepsilon` makes the loss NaN; the Stirling term (``full``)
+    has no gradient. ``'mean'`` divides by the number of elements (NaN for an
+    empty input). Unlike PyTorch, a target of a different shape is an error,
+    not a broadcast.""",
+    input_doc="""input : array_like, any shape
+        The log-rate (``log_input=True``) or the rate; converted to
+        C-contiguous float32 if it is not already.""",
+    target_doc="""target : array_like, same shape as input
+        Counts (any real numbers are computed as the formula says).""",
+)
+
+LOSSES = (MSE, L1, HUBER, SMOOTH_L1, POISSON_NLL)

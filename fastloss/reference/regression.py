@@ -23,6 +23,8 @@ __all__ = [
     "huber_loss_grad",
     "smooth_l1_loss",
     "smooth_l1_loss_grad",
+    "poisson_nll_loss",
+    "poisson_nll_loss_grad",
 ]
 
 
@@ -243,3 +245,81 @@ def smooth_l1_loss_grad(input, target, reduction="mean", beta=1.0, grad_output=1
     local = np.sign(d) if beta == 0.0 else np.clip(d / beta, -1.0, 1.0)
     g = _grad_scale(grad_output, reduction, d.shape, d.size)
     return g * local
+
+
+def _poisson_legacy(reduction, size_average, reduce):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+@loss_doc
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    r"""Poisson negative log-likelihood of rates against counts ``y`` (float64).
+
+    ``torch.nn.functional.poisson_nll_loss``, argument order included.
+
+    Parameters
+    ----------
+    {{elementwise_input}}
+    log_input : bool, default True
+        ``input`` is the log-rate ``x`` (else the rate).
+    full : bool, default False
+        Add Stirling's approximation of ``log(y!)`` where ``y > 1``.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments; they override ``reduction``.
+    eps : float, default 1e-8
+        Added to the rate inside the log when ``log_input`` is False.
+    {{reduction}}
+
+    {{elementwise_returns}}
+
+    Notes
+    -----
+    .. math::
+
+        \ell = e^x - y x \quad\text{(log_input)}, \qquad
+        \ell = x - y \log(x + \varepsilon) \quad\text{(otherwise)}
+
+    plus, with ``full``, :math:`y \log y - y + \tfrac12 \log(2 \pi y)` where
+    :math:`y > 1` (0 elsewhere; NaN stays NaN). ``'mean'`` divides the sum by
+    the number of elements (NaN for an empty input).
+    """
+    reduction = _poisson_legacy(reduction, size_average, reduce)
+    _check_reduction(reduction)
+    x, y = _elementwise_inputs(input, target)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if log_input:
+            loss = np.exp(x) - y * x
+        else:
+            loss = x - y * np.log(x + eps)
+        if full:
+            stirling = y * np.log(y) - y + 0.5 * np.log(2.0 * np.pi * y)
+            loss = loss + np.where(y > 1.0, stirling, np.where(np.isnan(y), y, 0.0))
+    return _reduce(loss, reduction, x.size)
+
+
+@gradient_of(poisson_nll_loss)
+def poisson_nll_loss_grad(input, target, log_input=True, full=False, size_average=None,
+                          eps=1e-8, reduce=None, reduction="mean", grad_output=1.0):
+    r"""
+    Notes
+    -----
+    .. math::
+
+        \frac{\partial \ell}{\partial x} = e^x - y \quad\text{(log_input)}, \qquad
+        1 - \frac{y}{x + \varepsilon} \quad\text{(otherwise)}
+
+    (the Stirling term does not depend on :math:`x`), multiplied by
+    ``grad_output`` (elementwise for ``'none'``) and divided by the number of
+    elements for ``'mean'``.
+    """
+    reduction = _poisson_legacy(reduction, size_average, reduce)
+    _check_reduction(reduction)
+    x, y = _elementwise_inputs(input, target)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        local = np.exp(x) - y if log_input else 1.0 - y / (x + eps)
+    return _grad_scale(grad_output, reduction, x.shape, x.size) * local

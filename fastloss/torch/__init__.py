@@ -12,7 +12,10 @@ buffers (``weight``, ``pos_weight``), state_dict, ``.to()`` and repr; only
 fastloss's fused kernel for float32 CPU tensors and PyTorch's own function
 for everything else (see that module's notes for the exact rules).
 ``SigmoidFocalLoss`` (torchvision has only the function) is a
-``torch.nn.Module`` with ``alpha``, ``gamma`` and ``reduction``.
+``torch.nn.Module`` with ``alpha``, ``gamma`` and ``reduction``. Seven
+modules are written out below; every other elementwise loss that
+fastloss._spec declares gets its module from its declaration (the end of
+this file), as its functional form and custom operator are.
 
 Every module takes one more keyword-only argument, ``overwrite_input=False``
 (gradient over the input's memory; see fastloss.torch.functional).
@@ -200,3 +203,39 @@ class LinearCrossEntropyLoss(nn.LinearCrossEntropyLoss):
             weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing, options=self.options,
             chunk_size=self.chunk_size)
+
+
+# Every other elementwise loss of fastloss._spec: a subclass of torch.nn's
+# class of the spec's `cls` (its constructor, buffers, state_dict and repr)
+# whose forward calls the functional form derived from the same declaration,
+# with the module's attributes of the spec's option names.
+
+def _spec_module(func, base):
+    fn = getattr(functional, func)
+    names = tuple(o.name for o in functional._ops.spec_options(functional._SPEC_LOSSES[func]))
+
+    def __init__(self, *args, overwrite_input=False, **kwargs):
+        base.__init__(self, *args, **kwargs)
+        self.overwrite_input = overwrite_input
+
+    def forward(self, input, target):
+        return fn(input, target, reduction=self.reduction,
+                  overwrite_input=self.overwrite_input,
+                  **{name: getattr(self, name) for name in names})
+
+    def extra_repr(self):
+        return _overwrite_repr(self, base.extra_repr(self))
+
+    return type(base.__name__, (base,), {
+        "__init__": __init__, "forward": forward, "extra_repr": extra_repr,
+        "__module__": __name__, "__qualname__": base.__name__,
+        "__doc__": f"``torch.nn.{base.__name__}`` computed by fastloss's fused kernel; "
+                   f"see :func:`fastloss.torch.functional.{func}`.",
+    })
+
+
+_SPEC_MODULES = {functional._SPEC_LOSSES[func].cls:
+                 _spec_module(func, getattr(nn, functional._SPEC_LOSSES[func].cls))
+                 for func in functional._SPEC_FUNCTIONS}
+__all__ += list(_SPEC_MODULES)
+globals().update(_SPEC_MODULES)

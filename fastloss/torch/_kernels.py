@@ -51,7 +51,7 @@ fastloss's global setting (fastloss/_threads.py's ``_follow_host_threads``).
 """
 
 import fastloss
-from fastloss import _threads
+from fastloss import _spec, _threads
 
 __all__ = ["follow_torch_threads", "cross_entropy", "elementwise"]
 
@@ -107,24 +107,20 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing, g
     return _call(crit, x, target, grad)
 
 
-# name -> fastloss class
-_ELEMENTWISE = {
-    "binary_cross_entropy_with_logits": fastloss.BCEWithLogitsLoss,
-    "sigmoid_focal_loss": fastloss.SigmoidFocalLoss,
-    "mse_loss": fastloss.MSELoss,
-    "l1_loss": fastloss.L1Loss,
-    "huber_loss": fastloss.HuberLoss,
-    "smooth_l1_loss": fastloss.SmoothL1Loss,
-}
+# torch.nn.functional name -> fastloss class, for every elementwise loss the
+# spec declares (fastloss._spec: the function and class names).
+_ELEMENTWISE = {loss.func: getattr(fastloss, loss.cls)
+                for loss in _spec.LOSSES if loss.family == _spec.ELEMENTWISE}
 
 
 def elementwise(name, x, y, reduction, options, grad=None):
     """An elementwise loss by its torch.nn.functional name (or
     "sigmoid_focal_loss"); `options` maps its option names (weight,
-    pos_weight, alpha, gamma, delta, beta) to float32 arrays (or None) and
-    floats. Returns (loss, grad) as :func:`_call` says."""
+    pos_weight, alpha, gamma, delta, beta, ...) to float32 arrays (or None),
+    floats and bools. Returns (loss, grad) as :func:`_call` says."""
     cls = _ELEMENTWISE[name]
-    if any(v is not None and type(v) is not float for v in options.values()):
+    if any(v is not None and type(v) is not float and type(v) is not bool
+           for v in options.values()):
         crit = cls(reduction=reduction, **options)   # array options: not cached
     else:
         crit = _cached((name, reduction, *sorted(options.items())),

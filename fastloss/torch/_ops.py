@@ -16,6 +16,10 @@ tracing (``register_fake``) and its autograd formula (``register_autograd``):
   float beta, bool need_grad)``
 * ``fastloss::sigmoid_focal_loss(Tensor inputs, Tensor targets, float alpha,
   float gamma, str reduction, bool need_grad)``
+* every other elementwise loss that fastloss._spec declares:
+  ``fastloss::<func>(Tensor input, Tensor target, <its options in
+  declaration order>, str reduction, bool need_grad)``, derived from the
+  declaration (``SPEC_OPS``; the seven above are written out by hand)
 * ``fastloss::linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target,
   Tensor? linear_bias, Tensor? weight, int ignore_index, str reduction,
   float label_smoothing, int chunk_size, bool need_grad)`` and its backward for
@@ -57,6 +61,8 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from fastloss import _spec
 
 from . import _kernels, _linear_ce
 from ._autograd import grad_buffer, loss_tensor, numpy_view
@@ -338,3 +344,48 @@ def _lce_backward(ctx, d_loss, d_gx, d_gW, d_gb):
 
 
 linear_cross_entropy.register_autograd(_lce_backward, setup_context=_lce_setup_context)
+
+
+# Every other elementwise loss of fastloss._spec: its operator is derived from
+# its declaration, ``fastloss::<func>(Tensor input, Tensor target, <options>,
+# str reduction, bool need_grad)``, the options in declaration order (a WEIGHT
+# as ``Tensor?``, a FLOAT as ``float``, a BOOL as ``bool``).
+
+_SCHEMA_TYPES = {_spec.WEIGHT: "Tensor?", _spec.FLOAT: "float", _spec.BOOL: "bool"}
+
+
+def spec_options(loss):
+    """The options of `loss` that its operator (and functional form) pass on."""
+    return tuple(o for o in loss.options if o.kind in _SCHEMA_TYPES)
+
+
+def _register_spec_op(loss):
+    options = spec_options(loss)
+    names = tuple(o.name for o in options)
+    weights = frozenset(o.name for o in options if o.kind == _spec.WEIGHT)
+    schema = "(Tensor input, Tensor target, {}str reduction, bool need_grad) -> " \
+             "(Tensor, Tensor)".format(
+                 "".join(f"{_SCHEMA_TYPES[o.kind]} {o.name}, " for o in options))
+
+    def op(input, target, *args):
+        values = dict(zip(names, args))
+        for key in weights:
+            values[key] = _arr(values[key])
+        reduction, need_grad = args[-2], args[-1]
+        return _elementwise(loss.func, input, target, reduction, need_grad, values)
+
+    def fake(input, target, *args):
+        return _elementwise_fake(input, args[-2], args[-1])
+
+    custom = torch.library.custom_op(f"fastloss::{loss.func}", op, mutates_args=(),
+                                     device_types="cpu", schema=schema)
+    custom.register_fake(fake)
+    _register_autograd(custom, len(names) + 4, len(names) + 2, _no_class_axis)
+    return custom
+
+
+#: func -> operator, for the elementwise losses derived from the spec
+SPEC_OPS = {loss.func: _register_spec_op(loss) for loss in _spec.LOSSES
+            if loss.family == _spec.ELEMENTWISE and loss.func not in __all__}
+__all__ += list(SPEC_OPS)
+globals().update(SPEC_OPS)

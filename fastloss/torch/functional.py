@@ -1,8 +1,10 @@
 """fastloss's fused kernels with torch.nn.functional's signatures.
 
 ``import fastloss.torch.functional as F`` in place of
-``import torch.nn.functional as F`` (for these seven losses; the rest of
-torch.nn.functional is not here). Each function takes torch.nn.functional's
+``import torch.nn.functional as F`` (for the losses fastloss has; the rest of
+torch.nn.functional is not here). Seven are written out below; every other
+elementwise loss that fastloss._spec declares gets its function from its
+declaration (the end of this module). Each function takes torch.nn.functional's
 (for ``sigmoid_focal_loss``, torchvision.ops') arguments, defaults and
 semantics, returns a tensor and supports autograd, in eager mode and under
 ``torch.compile``.
@@ -72,6 +74,8 @@ that would cut it, are written down in fastloss/torch/_kernels.py.
 import torch
 import torch.nn.functional as _F
 from torch.nn import _reduction
+
+from fastloss import _spec
 
 from . import _autograd, _kernels, _linear_ce, _ops
 
@@ -281,9 +285,9 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
 # --------------------------------------------------------------------------
 # Elementwise losses.
 
-def _elementwise_args(input, target, reduction, autocast, compiling):
+def _elementwise_args(input, target, reduction, autocast, compiling, reductions=_REDUCTIONS):
     """(x, y) for the kernel, or None."""
-    if reduction not in _REDUCTIONS:
+    if reduction not in reductions:
         return None
     if compiling:
         if not (_cpu(input) and _cpu(target)):
@@ -298,15 +302,18 @@ def _elementwise_args(input, target, reduction, autocast, compiling):
     return x, y
 
 
-def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights, scalars):
+def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights, scalars,
+                 reductions=_REDUCTIONS):
     """The loss `name` with `weights`, (name, tensor, exact shape) triples,
-    and `scalars`, a dict of float options already checked (None: refused)."""
+    and `scalars`, a dict of float options already checked (None: refused);
+    `reductions`: those the kernels run (kl_div's add 'batchmean')."""
     compiling = torch.compiler.is_compiling()
     if not compiling and not _eager_ok():
         return torch_loss(input)
     # torchvision's focal loss is made of PyTorch operations, most of which
     # autocast runs in the half dtype: that has no float32 equivalent to run.
-    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss", compiling)
+    args = _elementwise_args(input, target, reduction, name != "sigmoid_focal_loss", compiling,
+                             reductions)
     if args is None or None in scalars.values():
         return torch_loss(input)
     x, y = args
@@ -332,6 +339,11 @@ def _elementwise(name, input, target, reduction, torch_loss, overwrite, weights,
 
 
 def _ops_call(name, x, y, reduction, ws, scalars, need_grad):
+    op = _ops.SPEC_OPS.get(name)
+    if op is not None:
+        values = {**ws, **scalars}
+        return op(x, y, *[values[o.name] for o in _ops.spec_options(_SPEC_LOSSES[name])],
+                  reduction, need_grad)[0]
     if name == "binary_cross_entropy_with_logits":
         out = _ops.binary_cross_entropy_with_logits(x, y, ws["weight"], ws["pos_weight"],
                                                     reduction, need_grad)
@@ -688,3 +700,82 @@ def _linear_ce_args(input, linear_weight, target, linear_bias, weight, reduction
     if not ok or w.dtype is not torch.float32:
         return None
     return w, ignore_index, eps, chunk
+
+
+# Every other elementwise loss of fastloss._spec, derived from its
+# declaration: torch.nn.functional's signature (the spec's `signature`, with
+# ``overwrite_input`` keyword-only after it), the fused kernel through
+# fastloss's class of the spec's `cls`, the custom operator
+# ``fastloss::<func>`` (_ops.SPEC_OPS) under torch.compile, and PyTorch's
+# ``torch.nn.functional.<func>`` for everything the kernels do not take. The
+# fast path takes what the seven above take (float32 tensors, or half ones
+# under CPU autocast, which computes these losses in float32 too), weights
+# that broadcast to the input's shape and do not require grad, FLOAT options
+# within the spec's range and BOOL options that are bools.
+
+def _spec_call(loss, input, target, reduction, size_average, reduce, overwrite, options):
+    reduction = _reduction_of(reduction, size_average, reduce)
+    torch_fn = getattr(_F, loss.func)
+
+    def torch_loss(inp):
+        return torch_fn(inp, target, reduction=reduction, **options)
+
+    weights, scalars = [], {}
+    for o in _ops.spec_options(loss):
+        value = options[o.name]
+        if o.kind == _spec.WEIGHT:
+            weights.append((o.name, value, False))
+        elif o.kind == _spec.FLOAT:
+            scalars[o.name] = _real(value, o.low, o.high, o.positive)
+        else:
+            scalars[o.name] = value if type(value) is bool else None
+    return _elementwise(loss.func, input, target, reduction, torch_loss, overwrite, weights,
+                        scalars, _REDUCTIONS + ("batchmean",) if loss.batchmean else _REDUCTIONS)
+
+
+def _spec_parameters(loss):
+    """The parameter list of `loss`'s function, as Python source."""
+    params = list(loss.inputs)
+    keyword_only = False
+    for name in loss.signature:
+        if name == _spec.KEYWORD_ONLY:
+            params.append("*")
+            keyword_only = True
+        elif name == _spec.REDUCTION:
+            params.append(f"reduction={loss.default_reduction!r}")
+        elif name in _spec.LEGACY:
+            params.append(f"{name}=None")
+        else:
+            params.append(f"{name}={loss.option(name).default!r}")
+    if not keyword_only:
+        params.append("*")
+    params.append("overwrite_input=False")
+    return ", ".join(params)
+
+
+def _spec_function(loss):
+    names = [o.name for o in _ops.spec_options(loss)]
+    legacy = "size_average, reduce" if loss.has_legacy_args else "None, None"
+    source = (f"def {loss.func}({_spec_parameters(loss)}):\n"
+              f"    return _spec_call(_loss, {loss.inputs[0]}, {loss.inputs[1]}, reduction, "
+              f"{legacy}, overwrite_input, {{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
+    scope = {"_spec_call": _spec_call, "_loss": loss}
+    exec(compile(source, f"<fastloss.torch.functional.{loss.func}>", "exec"), scope)
+    fn = scope[loss.func]
+    fn.__module__ = __name__
+    fn.__doc__ = f"""{loss.summary}
+{loss.doc}
+
+    fastloss's fused kernel for float32 CPU tensors, PyTorch's
+    ``{loss.torch}`` otherwise (see this module's notes).
+    ``overwrite_input`` (keyword-only, default False) writes the gradient over
+    the input's memory.
+    """
+    return fn
+
+
+_SPEC_LOSSES = {loss.func: loss for loss in _spec.LOSSES if loss.family == _spec.ELEMENTWISE}
+_SPEC_FUNCTIONS = {func: _spec_function(loss) for func, loss in _SPEC_LOSSES.items()
+                   if func in _ops.SPEC_OPS}
+__all__ += list(_SPEC_FUNCTIONS)
+globals().update(_SPEC_FUNCTIONS)

@@ -32,6 +32,52 @@
 #undef FL_SETUP
 #undef FL_MODES
 
+#define FL_LOSS soft_margin
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_MODES 1
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
+#define FL_LOSS bce
+#define FL_WEIGHT_FIELD weight
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_MODES 1
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
+#define FL_LOSS hinge_embedding
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_MODES 1
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
+#define FL_LOSS kl_div
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_SETUP 1
+#define FL_MODES 2
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
 #define FL_LOSS mse
 #define FL_WEIGHT_FIELD weight
 #define FL_MEAN_WEIGHT_SUM 1
@@ -72,6 +118,18 @@
 #define FL_MEAN_WEIGHT_SUM 0
 #define FL_SETUP 1
 #define FL_MODES 2
+#include "elementwise/template.c"
+#undef FL_LOSS
+#undef FL_WEIGHT_FIELD
+#undef FL_AUX_FIELD
+#undef FL_MEAN_WEIGHT_SUM
+#undef FL_SETUP
+#undef FL_MODES
+
+#define FL_LOSS poisson_nll
+#define FL_MEAN_WEIGHT_SUM 0
+#define FL_SETUP 1
+#define FL_MODES 4
 #include "elementwise/template.c"
 #undef FL_LOSS
 #undef FL_WEIGHT_FIELD

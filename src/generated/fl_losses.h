@@ -11,10 +11,15 @@
 #define FL_ELEMENTWISE_LOSSES(X) \
     X(bce_with_logits) \
     X(sigmoid_focal) \
+    X(soft_margin) \
+    X(bce) \
+    X(hinge_embedding) \
+    X(kl_div) \
     X(mse) \
     X(l1) \
     X(huber) \
-    X(smooth_l1)
+    X(smooth_l1) \
+    X(poisson_nll)
 
 /* binary_cross_entropy_with_logits (torch.nn.functional.binary_cross_entropy_with_logits),
  * closed forms: src/elementwise/binary.h */
@@ -35,6 +40,38 @@ typedef struct {
 } fl_sigmoid_focal_options;
 int fl_sigmoid_focal_f32(const float *input, const float *target, int64_t n,
     const fl_sigmoid_focal_options *opts, const fl_outputs *out, int n_threads);
+
+/* soft_margin_loss (torch.nn.functional.soft_margin_loss),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    char unused;
+} fl_soft_margin_options;
+int fl_soft_margin_f32(const float *input, const float *target, int64_t n,
+    const fl_soft_margin_options *opts, const fl_outputs *out, int n_threads);
+
+/* binary_cross_entropy (torch.nn.functional.binary_cross_entropy),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    fl_weight weight;  /* Finite weights broadcastable to the input's shape. */
+} fl_bce_options;
+int fl_bce_f32(const float *input, const float *target, int64_t n,
+    const fl_bce_options *opts, const fl_outputs *out, int n_threads);
+
+/* hinge_embedding_loss (torch.nn.functional.hinge_embedding_loss),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    float margin;  /* The margin of the negative pairs (any finite value). */
+} fl_hinge_embedding_options;
+int fl_hinge_embedding_f32(const float *input, const float *target, int64_t n,
+    const fl_hinge_embedding_options *opts, const fl_outputs *out, int n_threads);
+
+/* kl_div (torch.nn.functional.kl_div),
+ * closed forms: src/elementwise/binary.h */
+typedef struct {
+    int log_target;  /* The target is given as log-probabilities. */
+} fl_kl_div_options;
+int fl_kl_div_f32(const float *input, const float *target, int64_t n,
+    const fl_kl_div_options *opts, const fl_outputs *out, int n_threads);
 
 /* mse_loss (torch.nn.functional.mse_loss),
  * closed forms: src/elementwise/regression.h */
@@ -72,5 +109,15 @@ typedef struct {
 } fl_smooth_l1_options;
 int fl_smooth_l1_f32(const float *input, const float *target, int64_t n,
     const fl_smooth_l1_options *opts, const fl_outputs *out, int n_threads);
+
+/* poisson_nll_loss (torch.nn.functional.poisson_nll_loss),
+ * closed forms: src/elementwise/regression.h */
+typedef struct {
+    int log_input;  /* The input is the log of the rate (else the rate itself). */
+    int full;  /* Add Stirling's approximation of log(t!) where t > 1. */
+    float eps;  /* Added to the rate inside the log when log_input is False. */
+} fl_poisson_nll_options;
+int fl_poisson_nll_f32(const float *input, const float *target, int64_t n,
+    const fl_poisson_nll_options *opts, const fl_outputs *out, int n_threads);
 
 #endif /* FL_GENERATED_LOSSES_H */

@@ -111,6 +111,48 @@ def _robust_data(shape, seed):
     return np.float32(1.5) * x, y
 
 
+def _probability_data(shape, seed):
+    # Probabilities sigmoid(3 z), away from the exact 0 and 1 where PyTorch's
+    # gradient is 1e12-sized (tests/values/test_bce.py covers those).
+    x, y = _bce_data(shape, seed)
+    p = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    return np.clip(p, 2.0**-20, 1.0 - 2.0**-20).astype(np.float32), y
+
+
+def _count_data(shape, seed):
+    # Log-rates x ~ N(-1, 1) and Poisson counts drawn at those rates: zeros,
+    # ones and counts above 1 (where full=True adds Stirling's term) all occur.
+    # (Centred at 0, the per-element losses e^x - y x cancel in a sum of 10^6 of
+    # them down to a millionth of their magnitudes: below float32's reach.)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.standard_normal(shape) - 1.0, np.float32)
+    y = np.asarray(rng.poisson(np.exp(x.astype(np.float64))), np.float32)
+    return x, y
+
+
+def _distribution_data(shape, seed):
+    # Log-probabilities of the last axis and probability targets of another
+    # distribution (positive: PyTorch's target gradient, log y + 1 - x, is
+    # -inf at y = 0; tests/values/test_kl_div.py covers exact zeros).
+    rng = np.random.default_rng(seed)
+    z = 2.0 * rng.standard_normal(shape)
+    x = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)) if z.ndim else np.float64(-0.5)
+    q = rng.random(shape) + 0.01
+    y = q / np.sum(q, axis=-1, keepdims=True) if q.ndim else np.float64(0.3)
+    return np.asarray(x, np.float32), np.asarray(y, np.float32)
+
+
+def _margin_data(shape, seed):
+    # Labels -1 and 1, with one in eight a real number in [-2, 2] (the formula
+    # takes any y); margins |x| up to ~15, where exp(-y x) is far from 1.
+    rng = np.random.default_rng(seed)
+    x = (3.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.choice(np.array([-1.0, 1.0], np.float32), size=shape)
+    soft = rng.random(shape) < 1 / 8
+    y[soft] = rng.uniform(-2.0, 2.0, size=int(soft.sum())).astype(np.float32)
+    return x, y
+
+
 # ---------------------------------------------------------------------------
 # PyTorch formulas where torch has no function
 # ---------------------------------------------------------------------------
@@ -150,4 +192,11 @@ DATA = {
     "l1": LossData(_l1_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "huber": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
     "smooth_l1": LossData(_robust_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "soft_margin": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "bce": LossData(_probability_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "poisson_nll": LossData(_count_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    "kl_div": LossData(_distribution_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN),
+    # (scores across the default margin 1; its ties: tests/values/test_hinge_embedding.py)
+    "hinge_embedding": LossData(_margin_data, ELEMENTWISE_SHAPES_LEAN,
+                                ELEMENTWISE_BIG_SHAPES_LEAN),
 }

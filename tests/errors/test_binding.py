@@ -12,7 +12,7 @@ refusal is checked here on every array argument of every binding, and the
 output buffer passed along is left untouched.
 
 The elementwise bindings' parameters come from the spec, as tools/codegen.py
-generates them: (x, y, the FLOAT options, (weight, period) per WEIGHT
+generates them: (x, y, the FLOAT and BOOL options, (weight, period) per WEIGHT
 option, reduction, grad_scale, grad_per_sample, loss_out, grad_out,
 n_threads).
 """
@@ -84,7 +84,7 @@ def _elementwise(case, reduction=MEAN):
     args = dict(x=x, y=y)
     arrays = {"x": (x_name, np.float32, n, "in"), "y": (y_name, np.float32, n, "in")}
     for opt in case.spec.c_options:  # the order tools/codegen.py gives the binding
-        if opt.kind == _spec.FLOAT:
+        if opt.kind in (_spec.FLOAT, _spec.BOOL):
             args[opt.name] = opt.default
     for opt in case.spec.c_options:
         if opt.kind == _spec.WEIGHT:
