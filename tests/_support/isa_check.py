@@ -8,12 +8,11 @@ Exit status: 0 all good, 1 a check failed (details on stderr), 3 the
 requested path is not the one in use (not available on this CPU).
 """
 
-import os
 import sys
-import traceback
 
 import fastloss
 
+from .isa_child import run_jobs
 from .registry import (
     REDUCTIONS,
     REGISTRY,
@@ -49,22 +48,11 @@ def check_threads(case, shape, reduction):
 
 
 def main():
-    wanted = os.environ["FASTLOSS_ISA"]
-    if fastloss.isa() != wanted:
-        print(f"isa in use is {fastloss.isa()!r}, not {wanted!r}", file=sys.stderr)
-        return 3
-    failures = 0
-    jobs = [(check, case, shape, r) for case in REGISTRY for shape in case.shapes for r in REDUCTIONS]
-    jobs += [(check_threads, case, case.big_shapes[0], r) for case in REGISTRY for r in REDUCTIONS]
-    for fn, case, shape, reduction in jobs:
-        try:
-            fn(case, shape, reduction)
-        except AssertionError:
-            failures += 1
-            print(f"FAILED {fn.__name__} {case.name} {shape} {reduction}", file=sys.stderr)
-            traceback.print_exc(limit=1, file=sys.stderr)
-    print(f"{len(jobs) - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    jobs = [(check, (case, shape, r)) for case in REGISTRY for shape in case.shapes
+            for r in REDUCTIONS]
+    jobs += [(check_threads, (case, case.big_shapes[0], r)) for case in REGISTRY
+             for r in REDUCTIONS]
+    return run_jobs(jobs)
 
 
 if __name__ == "__main__":

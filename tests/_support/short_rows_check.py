@@ -10,15 +10,14 @@ and an invalid target reported with its row. Exit status: 0 all good, 1 a
 check failed (details on stderr), 3 the requested path is not the one in use.
 """
 
-import os
 import sys
-import traceback
 
 import numpy as np
 
 import fastloss
 import fastloss.reference as ref
 
+from .isa_child import run_jobs
 from .registry import assert_grad_close, assert_loss_close, assert_same
 
 OPTIONS = [
@@ -89,23 +88,10 @@ def check_bad_target(n, c):
 
 
 def main():
-    wanted = os.environ["FASTLOSS_ISA"]
-    if fastloss.isa() != wanted:
-        print(f"isa in use is {fastloss.isa()!r}, not {wanted!r}", file=sys.stderr)
-        return 3
     jobs = [(check, (n, c, o, r)) for c in range(1, 17) for n in (5, 203)
             for o in OPTIONS for r in ("mean", "sum", "none")]
     jobs += [(check_bad_target, (203, c)) for c in range(1, 17)]
-    failures = 0
-    for fn, args in jobs:
-        try:
-            fn(*args)
-        except AssertionError:
-            failures += 1
-            print(f"FAILED {fn.__name__} {args}", file=sys.stderr)
-            traceback.print_exc(limit=2, file=sys.stderr)
-    print(f"{len(jobs) - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    return run_jobs(jobs, traceback_limit=2)
 
 
 if __name__ == "__main__":
