@@ -171,15 +171,31 @@ def _memory_child(provider, shape, threads):
     print(json.dumps({"rss": status("VmHWM:") - before, "traced": traced}))
 
 
+def child_command(provider, shape, threads):
+    """The memory child's command, cwd and environment: it imports the fastloss
+    this process imported (its folder first on PYTHONPATH), from a neutral
+    working directory (``python -m`` puts the working directory first on
+    sys.path, and a source checkout there would shadow the installed package)."""
+    import tempfile
+
+    import fastloss
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    cmd = [sys.executable, "-m", "fastloss.bench.lm_head", "--child", provider,
+           ",".join(map(str, shape)), str(threads)]
+    return cmd, tempfile.gettempdir(), env
+
+
 def memory_table(threads, shapes):
     rows = []
     for shape in shapes:
         peaks = {}
         for p in PROVIDERS:
-            out = subprocess.run(
-                [sys.executable, "-m", "fastloss.bench.lm_head", "--child", p,
-                 ",".join(map(str, shape)), str(threads)],
-                capture_output=True, text=True, check=True)
+            cmd, cwd, env = child_command(p, shape, threads)
+            out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                                 check=True)
             peaks[p] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"  memory {shape} {p}: {peaks[p]}", file=sys.stderr, flush=True)
         rows.append((shape, peaks))

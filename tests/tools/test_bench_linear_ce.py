@@ -5,7 +5,6 @@ asserts a speed or a memory size."""
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -38,8 +37,8 @@ def test_every_provider_runs_the_same_problem():
 
 @pytest.mark.parametrize("provider", ["fastloss", "fastloss.torch"])
 def test_memory_child_reports_a_peak(provider):
-    out = subprocess.run([sys.executable, "-m", "fastloss.bench.lm_head", "--child", provider,
-                          "64,8,3000", "1"],
+    cmd, cwd, env = lm_head.child_command(provider, (64, 8, 3000), 1)
+    out = subprocess.run(cmd, cwd=cwd, env=env,
                          capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rss"] >= 0
