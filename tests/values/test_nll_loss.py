@@ -278,3 +278,26 @@ def test_argument_errors():
         fastloss.nll_loss(x, t, reduction="average")
     with pytest.raises(TypeError, match="ignore_index"):
         fastloss.NLLLoss(ignore_index=1.5)
+
+
+@pytest.mark.parametrize("shape", [(4, 17, 2000), (64, 7, 300)],
+                         ids=["position-chunks", "whole-rows"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_kdim_thread_counts_bitwise(shape, reduction):
+    """Both K-dimensional block layouts (chunks of positions of a row longer
+    than a block; several whole rows per block) give the same bits on 1 and
+    2 threads, and the reference's values."""
+    x, t = _data(shape, seed=4)
+    w = _weight(shape[1])
+    crit = fastloss.NLLLoss(weight=w, reduction=reduction)
+    go = _grad_output(reduction, shape)
+    with fastloss.threads(1):
+        one = crit.loss_and_grad(x, t), crit.backward(x, t, grad_output=go)
+    with fastloss.threads(2):
+        two = crit.loss_and_grad(x, t), crit.backward(x, t, grad_output=go)
+    assert_same(one[0][0], two[0][0])
+    assert_same(one[0][1], two[0][1])
+    assert_same(one[1], two[1])
+    assert_loss_close(one[0][0], ref.nll_loss(x, t, weight=w, reduction=reduction))
+    assert_grad_close(one[1], ref.nll_loss_grad(x, t, weight=w, reduction=reduction,
+                                                grad_output=np.asarray(go, np.float64)))
