@@ -55,7 +55,8 @@ ISA_SOURCES = [
     "src/generated/elementwise_kernels.c", "src/math_eval.c",
 ]
 # Compiled once, with the baseline flags: entry points, threads, dispatch.
-ONCE_SOURCES = ["src/runtime.c", "src/cross_entropy/entry.c", "src/elementwise/driver.c"]
+ONCE_SOURCES = ["src/runtime.c", "src/cross_entropy/entry.c", "src/elementwise/driver.c",
+                "src/nll/nll.c"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing",
               "-ffp-contract=off"]
 # name -> extra flags; baseline has none. Only on x86-64.

@@ -43,6 +43,8 @@ __all__ = [
     'SmoothL1Loss',
     'poisson_nll_loss',
     'PoissonNLLLoss',
+    'nll_loss',
+    'NLLLoss',
 ]
 
 
@@ -1445,3 +1447,118 @@ class PoissonNLLLoss(_Loss):
         return _run.elementwise(
             _core.poisson_nll, ('input', 'target'), input, target, self._code,
             (self._log_input, self._full, self._eps), (), **mode)
+
+
+def nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Negative log-likelihood of class indices given log-probabilities (``torch.nn.functional.nll_loss``).
+
+    .. math::
+
+        \ell_i = -w_{t_i}\, x_{i, t_i}
+
+    with :math:`x` the log-probabilities (e.g. a ``log_softmax`` output) and
+    :math:`w` the class weights (all 1 without ``weight``). Rows whose target
+    equals ``ignore_index`` contribute 0 and are left out of the mean's
+    denominator: ``'mean'`` is :math:`\sum_i \ell_i / \sum_{i\, kept} w_{t_i}`
+    (the number of kept rows without weights; NaN when it is 0), as in
+    PyTorch. The gradient is :math:`-w_{t_i}` times the upstream gradient at
+    the target and 0 elsewhere.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C), (C,) or (N, C, d1, ..., dk)
+        Log-probabilities, the classes on axis 1 as in PyTorch (K-dimensional
+        input is read in place without transposing it). A C-contiguous
+        float32 array is used as is; any other real dtype or memory layout is
+        converted to one once (a copy).
+    target : array_like
+        Class indices of shape (N,), () or (N, d1, ..., dk) in ``[0, C)``, or
+        ``ignore_index``, any integer dtype.
+    weight : array_like, shape (C,), optional
+        Finite class weights.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing and are left out of the mean.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum' (accumulated in double); a float32
+        array of shape (N,) (or ``()`` for unbatched input, or (N, d1, ..., dk))
+        for 'none'.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, an unknown reduction, or a target outside ``[0, C)`` that
+        is not ``ignore_index`` (the message names the index and the value).
+    TypeError
+        Non-numeric input, or a target that is not integer.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    ignore_index = _v.int64_scalar(ignore_index, "ignore_index")
+    return _run.nll_loss(
+        input, target, weight, ignore_index, code)
+
+
+class NLLLoss(_Loss):
+    r"""Negative log-likelihood of class indices given log-probabilities (``torch.nn.functional.nll_loss``).
+
+    The loss object of :func:`fastloss.nll_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'nll_loss'
+    _default_reduction = 'mean'
+    _options = ('weight', 'ignore_index')
+    _ignore_index: int
+    weight: ArrayLike | None
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.weight = weight
+        self.ignore_index = ignore_index
+
+    ignore_index = _option(
+        'ignore_index', lambda value: _v.int64_scalar(value, "ignore_index"))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.nll_loss(
+            input, target, self.weight, self._ignore_index, self._code, **mode)

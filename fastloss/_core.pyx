@@ -46,6 +46,12 @@ cdef extern from "fastloss.h" nogil:
     int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t c,
                                   int64_t d, const fl_ce_options *opts, const fl_outputs *out,
                                   int n_threads)
+    ctypedef struct fl_nll_options:
+        const float *weight
+        int64_t ignore_index
+    int fl_nll_loss_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                        int64_t d, const fl_nll_options *opts, const fl_outputs *out,
+                        int n_threads, int64_t *bad_row)
     int fl_openmp_enabled()
     int fl_omp_max_threads()
     void fl_set_adaptive_threads(int on)
@@ -193,6 +199,35 @@ def cross_entropy_soft(x, y, int64_t n, int64_t c, int64_t d, weight, float labe
     cdef int status
     with nogil:
         status = fl_cross_entropy_soft_f32(px, py, n, c, d, &opts, &out, n_threads)
+    _check_status(status)
+    return reduced if reduction != 0 else None
+
+
+def nll_loss(x, target, int64_t n, int64_t c, int64_t d, int64_t ignore_index, weight,
+             int reduction, float grad_scale, grad_per_sample, loss_out, grad_out,
+             int n_threads):
+    """Log-probabilities x (n, c, d) (d = 1 for plain (n, c)); per-sample arrays
+    are (n, d). Returns the reduced loss (MEAN/SUM) or None; raises
+    TargetError on an invalid target."""
+    _check_sizes(n, c, d, n_threads)
+    cdef int64_t samples = n * d
+    cdef fl_nll_options opts
+    opts.weight = <const float *>_ptr(weight, cnp.NPY_FLOAT32, c, False, "weight")
+    opts.ignore_index = ignore_index
+    cdef const float *px = <const float *>_array(x, cnp.NPY_FLOAT32, samples * c, False,
+                                                 "input")
+    cdef const int64_t *pt = <const int64_t *>_array(target, cnp.NPY_INT64, samples, False,
+                                                     "target")
+    cdef double reduced = 0.0
+    cdef fl_outputs out
+    _outputs(&out, samples, samples * c, reduction, grad_scale, grad_per_sample, loss_out,
+             grad_out, &reduced)
+    cdef int64_t bad = -1
+    cdef int status
+    with nogil:
+        status = fl_nll_loss_f32(px, pt, n, c, d, &opts, &out, n_threads, &bad)
+    if status == FL_ERR_TARGET:
+        raise TargetError(int(bad), int(pt[bad]), int(c), int(ignore_index))
     _check_status(status)
     return reduced if reduction != 0 else None
 

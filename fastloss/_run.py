@@ -1,8 +1,8 @@
 """The family runners: from validated arguments to one kernel call.
 
-Every public loss (fastloss/_api.py, generated) goes through one of two
-runners, :func:`elementwise` and :func:`cross_entropy`, in one of three
-modes: the loss only ("forward"), the gradient only ("backward", with an
+Every public loss (fastloss/_api.py, generated) goes through one of the
+runners, :func:`elementwise`, :func:`cross_entropy` and :func:`nll_loss`, in
+one of three modes: the loss only ("forward"), the gradient only ("backward", with an
 upstream gradient) or both from one fused kernel call ("loss_and_grad").
 A runner validates the arrays (fastloss/_validate.py), allocates the
 outputs the caller did not pass, and calls the loss's binding in
@@ -69,26 +69,37 @@ def elementwise(kernel, names, input, target, code, scalars, weights, *, loss=Tr
     return call(kernel, x, loss, grad, grad_output, out, tuple(reads), code, x.shape, *args)
 
 
+def _class_layout(x):
+    """(n, c, d, per-sample shape) of class-score input x: (N, C), (C,) or
+    (N, C, d1, ..., dk), d the product of the trailing dimensions."""
+    if x.ndim == 2:
+        return x.shape[0], x.shape[1], 1, (x.shape[0],)
+    if x.ndim == 1:
+        return 1, x.shape[0], 1, ()
+    if x.ndim == 0:
+        raise ValueError("input must have shape (N, C), (C,) or (N, C, d1, ..., dk), "
+                         "got a scalar")
+    n, c = x.shape[:2]
+    return n, c, int(np.prod(x.shape[2:], dtype=np.int64)), (n,) + x.shape[2:]
+
+
+def _target_error(exc, shape):
+    """The ValueError for the binding's TargetError, naming the index in the
+    target's shape and the value."""
+    flat, value, classes, ignore = exc.args
+    where = np.unravel_index(flat, shape) if len(shape) > 1 else (flat,) if shape else ()
+    index = ", ".join(str(int(i)) for i in where)
+    return ValueError(f"target[{index}] = {value} is out of range for {classes} classes "
+                      f"(valid: 0 <= target < {classes}, or ignore_index={ignore})")
+
+
 def cross_entropy(input, target, weight, ignore_index, code, label_smoothing, z_loss, *,
                   loss=True, grad=False, grad_output=1.0, out=None, lse_out=None,
                   return_correct=False):
     """Cross-entropy with class or probability targets; scalar options already
     validated (fastloss/_api.py)."""
     x = v.as_f32(input, "input")
-    d = 1
-    if x.ndim == 2:
-        n, c = x.shape
-        shape = (n,)
-    elif x.ndim == 1:
-        n, c = 1, x.shape[0]
-        shape = ()
-    elif x.ndim == 0:
-        raise ValueError("input must have shape (N, C), (C,) or (N, C, d1, ..., dk), "
-                         "got a scalar")
-    else:
-        n, c = x.shape[:2]
-        shape = (n,) + x.shape[2:]
-        d = int(np.prod(x.shape[2:], dtype=np.int64))
+    n, c, d, shape = _class_layout(x)
     w = v.class_weight(weight, c)
     lse_out = v.per_sample_buffer(lse_out, shape, "lse_out")
     soft = v.is_soft_target(target, x.shape)
@@ -115,12 +126,24 @@ def cross_entropy(input, target, weight, ignore_index, code, label_smoothing, z_
         result = call(_core.cross_entropy, x, loss, grad, grad_output, out, reads, code, shape,
                       x, t, n, c, d, ignore_index, w, label_smoothing, z_loss, lse_out, correct)
     except _core.TargetError as exc:
-        flat, value, classes, ignore = exc.args
-        where = np.unravel_index(flat, shape) if len(shape) > 1 else (flat,) if shape else ()
-        index = ", ".join(str(int(i)) for i in where)
-        raise ValueError(f"target[{index}] = {value} is out of range for {classes} classes "
-                         f"(valid: 0 <= target < {classes}, or ignore_index={ignore})") from None
+        raise _target_error(exc, shape) from None
     if not return_correct:
         return result
     n_correct = int(np.count_nonzero(correct))
     return (*result, n_correct) if isinstance(result, tuple) else (result, n_correct)
+
+
+def nll_loss(input, target, weight, ignore_index, code, *, loss=True, grad=False,
+             grad_output=1.0, out=None):
+    """Negative log-likelihood of class targets given log-probabilities; scalar
+    options already validated (fastloss/_api.py)."""
+    x = v.as_f32(input, "input")
+    n, c, d, shape = _class_layout(x)
+    w = v.class_weight(weight, c)
+    t = v.class_target(target, shape, x.shape, probabilities=False)
+    reads = (("target", t), ("weight", w))
+    try:
+        return call(_core.nll_loss, x, loss, grad, grad_output, out, reads, code, shape,
+                    x, t, n, c, d, ignore_index, w)
+    except _core.TargetError as exc:
+        raise _target_error(exc, shape) from None

@@ -222,16 +222,17 @@ def is_soft_target(target, input_shape):
     return dtype.kind == "f" and np.shape(target) == tuple(input_shape)
 
 
-def class_target(target, shape, input_shape):
-    """Class indices of `shape` as a C-contiguous int64 array."""
+def class_target(target, shape, input_shape, probabilities=True):
+    """Class indices of `shape` as a C-contiguous int64 array (`probabilities`:
+    the loss also takes float probability targets, and the error says so)."""
     if (type(target) is np.ndarray and target.dtype == I64 and target.shape == shape
             and target.flags.c_contiguous and target.flags.aligned):
         return target
     arr = asarray(target, "target")
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"target must hold integer class indices (or, with the input's "
-                        f"shape, float probabilities), got dtype {arr.dtype} and shape "
-                        f"{arr.shape}")
+        alt = " (or, with the input's shape, float probabilities)" if probabilities else ""
+        raise TypeError(f"target must hold integer class indices{alt}, got dtype "
+                        f"{arr.dtype} and shape {arr.shape}")
     if arr.shape != shape:
         raise ValueError(f"target has shape {arr.shape}, expected {shape} for input of "
                          f"shape {input_shape}")

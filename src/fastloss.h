@@ -148,6 +148,36 @@ int fl_cross_entropy_soft_f32(const float *x, const float *y, int64_t n, int64_t
                               const fl_ce_options *opts, const fl_outputs *out,
                               int n_threads);
 
+/* Options of nll_loss (zeros: no weight, ignore_index 0). */
+typedef struct {
+    const float *weight;     /* IN  (c,) class weights w, or NULL (all 1) */
+    int64_t ignore_index;    /* samples whose target equals it contribute nothing */
+} fl_nll_options;
+
+/*
+ * Negative log-likelihood over log-probabilities x (n, c, d), row-major, with
+ * class targets t (n, d), laid out as for fl_cross_entropy_f32:
+ *
+ *   loss = -w_t x[i, t, p]           (0 for ignored samples; w = 1 without weights)
+ *   grad = -w_t s at [i, t, p], 0 elsewhere (the whole gradient is written)
+ *
+ * with s as for cross-entropy: grad_scale (times grad_per_sample[i, p] for
+ * NONE), and for MEAN divided by D = sum of w_t over samples whose
+ * t != ignore_index, as in PyTorch (MEAN over D = 0 is NaN). It reads one
+ * element of x per sample; big gradients of long rows are written with
+ * streaming stores (nll/nll.c). grad_out may equal x.
+ *
+ *   x        IN   (n, c, d) float32
+ *   target   IN   (n, d) int64
+ *   opts     IN   fl_nll_options
+ *   out      IN   fl_outputs: per-sample arrays are (n, d), grad_out (n, c, d)
+ *   bad_row  OUT  on FL_ERR_TARGET, the smallest flat sample index whose
+ *                 target is out of range (other outputs are then unspecified)
+ */
+int fl_nll_loss_f32(const float *x, const int64_t *target, int64_t n, int64_t c, int64_t d,
+                    const fl_nll_options *opts, const fl_outputs *out, int n_threads,
+                    int64_t *bad_row);
+
 /* The elementwise losses (BCE with logits, focal, MSE, L1, Huber, smooth
  * L1, ...): their options structs and entry points, one per loss,
  *

@@ -14,7 +14,8 @@ Called by tools/codegen.py (``api(spec, banner, binding_params)``). Per loss:
 Every entry tries its loss's fast binding first (fastloss/_core.pyx: the
 common case, checked in the binding, in a few hundred nanoseconds) when no
 array option is given; the fast binding answers SLOW for anything else, and
-the runner then takes the call.
+the runner then takes the call. (NLL has no fast binding: its entries call
+the runner directly.)
 """
 
 import textwrap
@@ -111,6 +112,10 @@ def _class_docstring(spec, loss):
 def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="**mode",
                  indent="        ", args=None):
     """The family runner call, given how to spell each scalar and the reduction code."""
+    if loss.family == spec.NLL:
+        tail = "" if mode is None else f", {mode}"
+        return (f"_run.nll_loss(\n{indent}input, target, {weights_prefix}weight, "
+                f"{scalars['ignore_index']}, {reduction_code}{tail})")
     if loss.family == spec.CROSS_ENTROPY:
         per_call = "lse_out=lse_out, return_correct=return_correct" if mode is None else mode
         return (f"_run.cross_entropy(\n{indent}input, target, {weights_prefix}weight, "
@@ -136,7 +141,11 @@ def _tuple(items):
 
 
 def _fast(spec, loss, scalars, code, x, y, out, mode, grad_output):
-    """The fast binding's call (see the fast paths in fastloss/_core.pyx)."""
+    """The fast binding's call (see the fast paths in fastloss/_core.pyx), or
+    None for a family without one (NLL has none yet: every call goes through
+    its runner)."""
+    if loss.family == spec.NLL:
+        return None
     if loss.family == spec.CROSS_ENTROPY:
         args = [x, y, scalars["ignore_index"], scalars["label_smoothing"], scalars["z_loss"]]
         name = "cross_entropy_fast"
@@ -159,7 +168,10 @@ def _fast_guard(spec, loss, prefix, per_call=False):
 
 
 def _try_fast(guard, call, indent):
-    """Lines that return the fast path's result unless it says SLOW."""
+    """Lines that return the fast path's result unless it says SLOW (none for
+    a family without a fast binding: `call` is None)."""
+    if call is None:
+        return []
     body = [f"{indent}r = {call}", f"{indent}if r is not _SLOW:", f"{indent}    return r"]
     if not guard:
         return body

@@ -1,7 +1,7 @@
 """One declaration per loss: the single source of truth of fastloss.
 
 Each loss is one :class:`Loss` in its family's module (``cross_entropy.py``,
-``binary.py``, ``regression.py``): its names (C, Python function, class,
+``binary.py``, ``regression.py``, ``nll.py``): its names (C, Python function, class,
 PyTorch), its array arguments, its options with their types, defaults and
 valid ranges, PyTorch's parameter order, its reduction and the denominator
 of ``'mean'``, where its C closed forms live, and its documentation.
@@ -40,11 +40,12 @@ BUFFER = "buffer"           # a caller's float32 output of the per-sample shape 
 # Families: how the kernels walk the data.
 ELEMENTWISE = "elementwise"     # one closed form per element (src/elementwise/)
 CROSS_ENTROPY = "cross_entropy"  # softmax over classes, several strategies (src/cross_entropy/)
+NLL = "nll"                     # one log-probability read per sample (src/nll/)
 
 # The denominator of reduction='mean'.
 MEAN_ELEMENTS = "elements"          # the number of elements, weights or not
 MEAN_WEIGHT_SUM = "weight_sum"      # the sum of the broadcast weight (elements without one)
-MEAN_KEPT_WEIGHT = "kept_target_weight"   # cross-entropy: sum of w[t] over kept targets
+MEAN_KEPT_WEIGHT = "kept_target_weight"   # cross-entropy, NLL: sum of w[t] over kept targets
 
 # Parameters every loss may have, known to the generator (not options).
 REDUCTION = "reduction"
@@ -82,7 +83,7 @@ class Loss:
     name       C and test name: ``fl_<name>_f32``, ``fl_<name>_options``.
     func, cls  the public function and class (PyTorch's names).
     torch      the PyTorch (or torchvision) function it matches, dotted.
-    family     ELEMENTWISE or CROSS_ENTROPY.
+    family     ELEMENTWISE, CROSS_ENTROPY or NLL.
     inputs     the array arguments' names, differentiable input first.
     signature  PyTorch's parameter order after the inputs: option names,
                'reduction', the legacy 'size_average'/'reduce', and '*'
@@ -181,9 +182,9 @@ class Loss:
 
 
 def _collect():
-    from . import binary, cross_entropy, regression
+    from . import binary, cross_entropy, nll, regression
 
-    losses = cross_entropy.LOSSES + binary.LOSSES + regression.LOSSES
+    losses = cross_entropy.LOSSES + binary.LOSSES + regression.LOSSES + nll.LOSSES
     for loss in losses:
         loss.check()
     return losses

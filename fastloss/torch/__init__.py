@@ -12,7 +12,7 @@ buffers (``weight``, ``pos_weight``), state_dict, ``.to()`` and repr; only
 fastloss's fused kernel for float32 CPU tensors and PyTorch's own function
 for everything else (see that module's notes for the exact rules).
 ``SigmoidFocalLoss`` (torchvision has only the function) is a
-``torch.nn.Module`` with ``alpha``, ``gamma`` and ``reduction``. Seven
+``torch.nn.Module`` with ``alpha``, ``gamma`` and ``reduction``. Eight
 modules are written out below; every other elementwise loss that
 fastloss._spec declares gets its module from its declaration (the end of
 this file), as its functional form and custom operator are.
@@ -40,8 +40,8 @@ from ._autograd import empty_cache
 
 _kernels.follow_torch_threads(torch.get_num_threads)
 
-__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "HuberLoss",
-           "SmoothL1Loss", "SigmoidFocalLoss", "LinearCrossEntropyLoss", "functional",
+__all__ = ["CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
+           "HuberLoss", "SmoothL1Loss", "SigmoidFocalLoss", "LinearCrossEntropyLoss", "functional",
            "empty_cache"]
 
 
@@ -66,6 +66,24 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
                                         reduction=self.reduction,
                                         label_smoothing=self.label_smoothing,
                                         overwrite_input=self.overwrite_input)
+
+    def extra_repr(self):
+        return _overwrite_repr(self, super().extra_repr())
+
+
+class NLLLoss(nn.NLLLoss):
+    """``torch.nn.NLLLoss`` computed by fastloss's fused kernel;
+    see :func:`fastloss.torch.functional.nll_loss`."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", *, overwrite_input=False):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        self.overwrite_input = overwrite_input
+
+    def forward(self, input, target):
+        return functional.nll_loss(input, target, weight=self.weight,
+                                   ignore_index=self.ignore_index, reduction=self.reduction,
+                                   overwrite_input=self.overwrite_input)
 
     def extra_repr(self):
         return _overwrite_repr(self, super().extra_repr())

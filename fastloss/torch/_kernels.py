@@ -53,7 +53,7 @@ fastloss's global setting (fastloss/_threads.py's ``_follow_host_threads``).
 import fastloss
 from fastloss import _spec, _threads
 
-__all__ = ["follow_torch_threads", "cross_entropy", "elementwise"]
+__all__ = ["follow_torch_threads", "cross_entropy", "nll_loss", "elementwise"]
 
 
 def follow_torch_threads(get_num_threads):
@@ -104,6 +104,17 @@ def cross_entropy(x, target, weight, ignore_index, reduction, label_smoothing, g
                                          reduction=reduction, label_smoothing=label_smoothing)
     if grad is True:   # the common case first (see _call)
         return crit.loss_and_grad(x, target)
+    return _call(crit, x, target, grad)
+
+
+def nll_loss(x, target, weight, ignore_index, reduction, grad=None):
+    """Negative log-likelihood: integer class targets, ``weight`` a float32
+    (C,) array or None. Returns (loss, grad) as :func:`_call` says."""
+    if weight is None:
+        crit = _cached(("nll_loss", ignore_index, reduction), lambda: fastloss.NLLLoss(
+            ignore_index=ignore_index, reduction=reduction))
+    else:
+        crit = fastloss.NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction)
     return _call(crit, x, target, grad)
 
 

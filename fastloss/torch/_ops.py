@@ -6,6 +6,8 @@ tracing (``register_fake``) and its autograd formula (``register_autograd``):
 
 * ``fastloss::cross_entropy(Tensor input, Tensor target, Tensor? weight,
   int ignore_index, str reduction, float label_smoothing, bool need_grad)``
+* ``fastloss::nll_loss(Tensor input, Tensor target, Tensor? weight,
+  int ignore_index, str reduction, bool need_grad)``
 * ``fastloss::binary_cross_entropy_with_logits(Tensor input, Tensor target,
   Tensor? weight, Tensor? pos_weight, str reduction, bool need_grad)``
 * ``fastloss::mse_loss`` / ``fastloss::l1_loss(Tensor input, Tensor target,
@@ -19,7 +21,7 @@ tracing (``register_fake``) and its autograd formula (``register_autograd``):
 * every other elementwise loss that fastloss._spec declares:
   ``fastloss::<func>(Tensor input, Tensor target, <its options in
   declaration order>, str reduction, bool need_grad)``, derived from the
-  declaration (``SPEC_OPS``; the seven above are written out by hand)
+  declaration (``SPEC_OPS``; the ones above are written out by hand)
 * ``fastloss::linear_cross_entropy(Tensor input, Tensor linear_weight, Tensor target,
   Tensor? linear_bias, Tensor? weight, int ignore_index, str reduction,
   float label_smoothing, int chunk_size, bool need_grad)`` and its backward for
@@ -67,8 +69,8 @@ from fastloss import _spec
 from . import _kernels, _linear_ce
 from ._autograd import grad_buffer, loss_tensor, numpy_view
 
-__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
-           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy",
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss",
+           "l1_loss", "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy",
            "linear_cross_entropy_backward"]
 
 
@@ -134,6 +136,25 @@ def _(input, target, weight, ignore_index, reduction, label_smoothing, need_grad
 
 
 _register_autograd(cross_entropy, 7, 4, lambda x: x.dim() >= 2)
+
+
+# --------------------------------------------------------------------------
+# Negative log-likelihood.
+
+@torch.library.custom_op("fastloss::nll_loss", mutates_args=(), device_types="cpu")
+def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+             reduction: str, need_grad: bool) -> Tuple[Tensor, Tensor]:
+    t, w = numpy_view(target.contiguous()), _arr(weight)
+    return _run(input, need_grad, lambda x, g: _kernels.nll_loss(
+        x, t, w, ignore_index, reduction, g))
+
+
+@nll_loss.register_fake
+def _(input, target, weight, ignore_index, reduction, need_grad):
+    return _fake(input, need_grad, _ce_per_sample_shape(input) if reduction == "none" else ())
+
+
+_register_autograd(nll_loss, 6, 4, lambda x: x.dim() >= 2)
 
 
 # --------------------------------------------------------------------------

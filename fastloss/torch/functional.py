@@ -2,7 +2,7 @@
 
 ``import fastloss.torch.functional as F`` in place of
 ``import torch.nn.functional as F`` (for the losses fastloss has; the rest of
-torch.nn.functional is not here). Seven are written out below; every other
+torch.nn.functional is not here). Eight are written out below; every other
 elementwise loss that fastloss._spec declares gets its function from its
 declaration (the end of this module). Each function takes torch.nn.functional's
 (for ``sigmoid_focal_loss``, torchvision.ops') arguments, defaults and
@@ -79,8 +79,9 @@ from fastloss import _spec
 
 from . import _autograd, _kernels, _linear_ce, _ops
 
-__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
-           "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss", "linear_cross_entropy"]
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss",
+           "l1_loss", "huber_loss", "smooth_l1_loss", "sigmoid_focal_loss",
+           "linear_cross_entropy"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
@@ -280,6 +281,83 @@ def _cross_entropy_args(input, target, weight, ignore_index, reduction, label_sm
     if not ok:
         return None
     return x, t, w, eps
+
+
+# --------------------------------------------------------------------------
+# Negative log-likelihood.
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", *, overwrite_input=False):
+    r"""Negative log-likelihood (``torch.nn.functional.nll_loss``).
+
+    .. math::
+
+        \ell_i = -w_{t_i}\, x_{i, t_i}
+
+    with :math:`x` the log-probabilities and :math:`w` the class weights;
+    'mean' divides by the kept targets' weights (PyTorch's weighted mean,
+    NaN when they sum to 0). The kernel reads one element per sample and
+    writes the whole gradient once.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C), (C,) or (N, C, d1, ..., dk)
+        Log-probabilities. The fused kernel runs for float32 CPU tensors.
+    target : Tensor
+        Class indices (int64 or uint8) of shape (N,), () or (N, d1, ..., dk).
+    weight : Tensor of shape (C,), optional
+        Class weights.
+    size_average, reduce : deprecated, as in PyTorch
+    ignore_index : int, default -100
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    overwrite_input : bool, keyword-only, default False
+        Write the gradient over the input's memory (see the module notes:
+        the input holds the gradient afterwards).
+
+    Returns
+    -------
+    Tensor
+        0-d for 'mean' and 'sum'; per-sample shape for 'none'.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _reduction.legacy_get_string(size_average, reduce)
+
+    def torch_loss(inp):
+        return _F.nll_loss(inp, target, weight, ignore_index=ignore_index, reduction=reduction)
+
+    if torch.compiler.is_compiling():
+        args = _nll_args(input, target, weight, ignore_index, reduction, True)
+        if args is None:
+            return torch_loss(input)
+        x, t, w = args
+        need_grad = x.requires_grad and torch.is_grad_enabled()
+        return _ops.nll_loss(x, t, w, ignore_index, reduction, need_grad)[0]
+    args = _nll_args(input, target, weight, ignore_index, reduction, False) \
+        if _eager_ok() else None
+    if args is None:
+        return torch_loss(input)
+    x, t, w = args
+    t_np = (t if t.is_contiguous() else t.contiguous()).numpy()
+    w_np = None if w is None else w.contiguous().numpy()
+
+    def kernel(x_np, grad):
+        return _kernels.nll_loss(x_np, t_np, w_np, ignore_index, reduction, grad)
+
+    return _autograd.fused_loss(input, x, kernel, torch_loss, x.dim() != 1,
+                                overwrite_input is True or bool(overwrite_input))
+
+
+def _nll_args(input, target, weight, ignore_index, reduction, compiling):
+    """(x, target, weight) for the kernel, or None: cross-entropy's checks
+    for class-index targets (no probabilities: PyTorch's nll_loss takes none)."""
+    if not (isinstance(target, torch.Tensor)
+            and (target.dtype is torch.int64 or target.dtype is torch.uint8)):
+        return None
+    args = _cross_entropy_args(input, target, weight, ignore_index, reduction, 0.0, compiling)
+    if args is None:
+        return None
+    x, t, w, _ = args
+    return x, t, w
 
 
 # --------------------------------------------------------------------------

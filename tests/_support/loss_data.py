@@ -79,6 +79,18 @@ def _ce_data(shape, seed):
     return x, target
 
 
+def _log_probability_data(shape, seed):
+    # log_softmax of cross-entropy's logits (the input nll_loss expects after a
+    # log_softmax layer): confident rows with log-probabilities near 0 and far
+    # below it; class targets as for cross-entropy.
+    x, target = _ce_data(shape, seed)
+    z = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        m = np.max(z, axis=-1, keepdims=True) if z.size else z
+        logp = z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+    return logp.astype(np.float32), target
+
+
 def _bce_data(shape, seed):
     rng = np.random.default_rng(seed)
     x = (3.0 * rng.standard_normal(shape)).astype(np.float32)
@@ -185,6 +197,7 @@ def torch_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="
 
 DATA = {
     "cross_entropy": LossData(_ce_data, CE_SHAPES, CE_BIG_SHAPES),
+    "nll_loss": LossData(_log_probability_data, CE_SHAPES, CE_BIG_SHAPES),
     "bce_with_logits": LossData(_bce_data, ELEMENTWISE_SHAPES, ELEMENTWISE_BIG_SHAPES),
     "sigmoid_focal": LossData(_bce_data, ELEMENTWISE_SHAPES_LEAN, ELEMENTWISE_BIG_SHAPES_LEAN,
                               torch_func=torch_sigmoid_focal_loss),

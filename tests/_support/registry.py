@@ -100,7 +100,8 @@ class LossCase:
 
     @property
     def elementwise(self):
-        """Per-element loss, target of the input's shape (all but cross-entropy)."""
+        """Per-element loss, target of the input's shape (all but cross-entropy
+        and NLL, whose targets are class indices)."""
         return self.spec.family == _spec.ELEMENTWISE
 
     # -- fastloss and the reference, by name ----------------------------------
@@ -192,6 +193,9 @@ BY_NAME = {case.name: case for case in REGISTRY}
 ELEMENTWISE = tuple(case for case in REGISTRY if case.elementwise)
 
 CROSS_ENTROPY = BY_NAME["cross_entropy"]
+NLL = BY_NAME["nll_loss"]
+#: The losses with class-index targets (per-sample loss without the class axis).
+CLASS_TARGETS = (CROSS_ENTROPY, NLL)
 BCE_WITH_LOGITS = BY_NAME["bce_with_logits"]
 MSE = BY_NAME["mse"]
 L1 = BY_NAME["l1"]

@@ -50,7 +50,7 @@ def functional(case):
 
 def as_tensors(case, x, t, options, dtype=torch.float32):
     xt = torch.tensor(np.asarray(x), dtype=dtype, requires_grad=True)
-    if case.name == "cross_entropy" and np.asarray(t).dtype.kind in "iu":
+    if not case.elementwise and np.asarray(t).dtype.kind in "iu":
         tt = torch.as_tensor(np.asarray(t, dtype=np.int64))
     else:
         tt = torch.as_tensor(np.asarray(t), dtype=dtype)
@@ -98,16 +98,21 @@ class KernelCalls:
 def kernel_calls(monkeypatch):
     """Count the kernel calls of the test (see KernelCalls)."""
     calls = KernelCalls()
-    ce, elementwise = _kernels.cross_entropy, _kernels.elementwise
+    ce, nll, elementwise = _kernels.cross_entropy, _kernels.nll_loss, _kernels.elementwise
 
     def counted_ce(x, *args, **kwargs):
         calls.record(x)
         return ce(x, *args, **kwargs)
+
+    def counted_nll(x, *args, **kwargs):
+        calls.record(x)
+        return nll(x, *args, **kwargs)
 
     def counted_elementwise(name, x, *args, **kwargs):
         calls.record(x)
         return elementwise(name, x, *args, **kwargs)
 
     monkeypatch.setattr(_kernels, "cross_entropy", counted_ce)
+    monkeypatch.setattr(_kernels, "nll_loss", counted_nll)
     monkeypatch.setattr(_kernels, "elementwise", counted_elementwise)
     return calls

@@ -17,6 +17,7 @@ from _support.registry import (
     HUBER,
     L1,
     MSE,
+    NLL,
     REDUCTIONS,
     REGISTRY,
     SIGMOID_FOCAL,
@@ -34,6 +35,7 @@ torch = pytest.importorskip("torch")
 
 TORCH_SHAPES = {
     CROSS_ENTROPY: [(0, 5), (1, 1), (7, 3), (3, 33), (64, 10), (256, 1000)],
+    NLL: [(0, 5), (1, 1), (7, 3), (3, 33), (64, 10), (256, 1000)],
     **{case: [(0, 5), (13,), (7, 3), (4, 5, 6), (64, 10), (256, 1000)] for case in ELEMENTWISE},
 }
 CASE_SHAPES = [
@@ -127,7 +129,7 @@ EDGE_INPUTS = [
 @pytest.mark.parametrize("case,x,t", EDGE_INPUTS)
 def test_edge_values_match_torch(case, x, t, reduction):
     x = np.asarray(x, np.float32)
-    t = np.asarray(t, np.int64 if case is CROSS_ENTROPY else np.float32)
+    t = np.asarray(t, np.float32 if case.elementwise else np.int64)
     expected_loss, expected_grad = torch_loss_and_grad(case, x, t, reduction, 1.0, dtype="float32")
     loss, grad = case.cls(reduction=reduction).loss_and_grad(x, t)
     assert_loss_close(loss, expected_loss)
@@ -243,8 +245,8 @@ def test_default_reduction_matches_torch(case):
 @pytest.mark.parametrize("case", [case for case in REGISTRY if case.in_torch], ids=repr)
 def test_class_matches_torch_module(case, reduction):
     x, t = case.make_data((64, 10), 12)
-    kwargs = {"ignore_index": 3} if case is CROSS_ENTROPY else {}
-    if case is CROSS_ENTROPY:
+    kwargs = {} if case.elementwise else {"ignore_index": 3}
+    if not case.elementwise:
         t[::4] = 3
     module = getattr(torch.nn, case.cls_name)(reduction=reduction, **kwargs)
     xt = torch.tensor(x, requires_grad=True)

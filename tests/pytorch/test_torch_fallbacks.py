@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _data(case, dtype=torch.float32, seed=0, shape=(16, 5)):
     x, t = case.make_data(shape, seed)
     xt = torch.tensor(x, dtype=dtype)
-    tt = torch.as_tensor(t) if case is CROSS_ENTROPY else torch.tensor(t, dtype=dtype)
+    tt = torch.as_tensor(t) if not case.elementwise else torch.tensor(t, dtype=dtype)
     return xt, tt
 
 

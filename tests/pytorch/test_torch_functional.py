@@ -21,6 +21,7 @@ from _support.registry import (
     HUBER,
     L1,
     MSE,
+    NLL,
     REDUCTIONS,
     REGISTRY,
     SIGMOID_FOCAL,
@@ -46,6 +47,7 @@ RTOL = 2e-5  # float32 on both sides, as in tests/test_torch.py
 
 SHAPES = {
     CROSS_ENTROPY: [(0, 5), (7, 3), (64, 10), (256, 1000)],
+    NLL: [(0, 5), (7, 3), (64, 10), (256, 1000)],
     **{case: [(13,), (4, 5, 6), (64, 10)] for case in ELEMENTWISE},
 }
 CASE_SHAPES = [pytest.param(case, shape, id=f"{case.name}-{shape_id(shape)}")
@@ -202,7 +204,7 @@ def test_legacy_size_average_and_reduce(case, kernel_calls):
 @pytest.mark.parametrize("case", REGISTRY, ids=repr)
 def test_non_contiguous_input(case, kernel_calls):
     x, t = case.make_data((10, 64), 11)   # transposed below: a (64, 10) view
-    if case is CROSS_ENTROPY:
+    if not case.elementwise:
         t = np.random.default_rng(11).integers(0, 10, 64)
     else:
         t = np.ascontiguousarray(t.T)
@@ -390,6 +392,7 @@ def _torch_module(case, **kwargs):
 MODULE_KWARGS = {
     CROSS_ENTROPY: {"weight": torch.linspace(0.5, 2.0, 10), "ignore_index": 2,
                     "label_smoothing": 0.1, "reduction": "sum"},
+    NLL: {"weight": torch.linspace(0.5, 2.0, 10), "ignore_index": 2, "reduction": "sum"},
     BCE_WITH_LOGITS: {"weight": torch.linspace(0.5, 2.0, 10),
                       "pos_weight": torch.linspace(2.0, 1.0, 10)},
     MSE: {"reduction": "none"},
@@ -406,7 +409,7 @@ def test_module_matches_torch_module(case, kernel_calls):
     kwargs = MODULE_KWARGS.get(case, {})
     ours = getattr(ft, case.cls_name)(**kwargs)
     x, t = case.make_data((64, 10), 17)
-    if case is CROSS_ENTROPY:
+    if not case.elementwise:
         t[::3] = 2
     xt, tt, _ = as_tensors(case, x, t, {})
     loss = ours(xt, tt)
@@ -498,12 +501,13 @@ def test_gradcheck_and_gradgradcheck_float64(case, kernel_calls):
     if case in (L1, HUBER, SMOOTH_L1):
         x = (t + np.where(np.arange(15).reshape(5, 3) % 2, 1.3, -0.4)).astype(np.float32)
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    if case is CROSS_ENTROPY:
+    if not case.elementwise:
         inputs = (xt,)
         tt = torch.as_tensor(t)
+        kwargs = {"label_smoothing": 0.1} if case is CROSS_ENTROPY else {"reduction": "sum"}
 
         def fn(inp):
-            return FT.cross_entropy(inp, tt, label_smoothing=0.1)
+            return functional(case)(inp, tt, **kwargs)
     else:
         yt = torch.tensor(t, dtype=torch.float64,
                           requires_grad=case is not SIGMOID_FOCAL and _target_differentiable(case))
@@ -525,6 +529,9 @@ OPCHECK_CASES = [
     ("cross_entropy", lambda x, t: (x, torch.softmax(torch.randn(8, 5), 1), None, -100, "sum",
                                     0.2, True)),
     ("cross_entropy", lambda x, t: (x, t, None, -100, "mean", 0.0, False)),
+    ("nll_loss", lambda x, t: (x, t, None, -100, "mean", True)),
+    ("nll_loss", lambda x, t: (x, t, torch.linspace(0.5, 2, 5), 1, "none", True)),
+    ("nll_loss", lambda x, t: (x, t, torch.linspace(0.5, 2, 5), -100, "sum", False)),
     ("binary_cross_entropy_with_logits",
      lambda x, y: (x, y, torch.linspace(0.5, 2, 5), torch.full((5,), 3.0), "mean", True)),
     ("binary_cross_entropy_with_logits", lambda x, y: (x, y, None, None, "none", True)),
@@ -542,7 +549,8 @@ OPCHECK_CASES = [
 def test_opcheck(name, make_args):
     torch.manual_seed(0)
     x = torch.randn(8, 5, requires_grad=True)
-    target = torch.randint(0, 5, (8,)) if name == "cross_entropy" else torch.rand(8, 5)
+    target = torch.randint(0, 5, (8,)) if name in ("cross_entropy", "nll_loss") else \
+        torch.rand(8, 5)
     if make_args(x, target)[-1] is False:
         x = x.detach()   # need_grad=False: for inputs that need no gradient
     args = make_args(x, target)
@@ -554,7 +562,7 @@ def test_opcheck(name, make_args):
 
 
 def test_operators_are_registered_under_fastloss():
-    for name in ("cross_entropy", *(loss.func for loss in SPEC_LOSSES), "linear_cross_entropy",
+    for name in ("cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES), "linear_cross_entropy",
                  "linear_cross_entropy_backward"):
         assert hasattr(torch.ops.fastloss, name)
 
@@ -573,9 +581,10 @@ def test_import_fastloss_does_not_import_torch():
 
 
 def test_fastloss_torch_exports():
-    assert set(ft.__all__) == {"CrossEntropyLoss", *(loss.cls for loss in SPEC_LOSSES),
+    assert set(ft.__all__) == {"CrossEntropyLoss", "NLLLoss",
+                               *(loss.cls for loss in SPEC_LOSSES),
                                "LinearCrossEntropyLoss", "functional", "empty_cache"}
-    assert set(FT.__all__) == {"cross_entropy", *(loss.func for loss in SPEC_LOSSES),
+    assert set(FT.__all__) == {"cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES),
                                "linear_cross_entropy"}
     assert ft.functional is FT
     assert fastloss.torch is ft

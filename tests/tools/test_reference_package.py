@@ -11,9 +11,9 @@ import re
 import pytest
 
 from fastloss import reference
-from fastloss.reference import _docs, binary, regression, softmax
+from fastloss.reference import _docs, binary, nll, regression, softmax
 
-FAMILIES = (softmax, binary, regression)
+FAMILIES = (softmax, binary, regression, nll)
 PUBLIC = [getattr(reference, name) for name in reference.__all__]
 
 

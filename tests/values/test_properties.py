@@ -39,7 +39,7 @@ def _scale(case, x, t, reduction, g):
         return float(g.max()) if g.size else 0.0
     if reduction == "sum":
         return float(g)
-    count = np.count_nonzero(t != -100) if case is CROSS_ENTROPY else x.size
+    count = np.count_nonzero(t != -100) if not case.elementwise else x.size
     return float(g) / max(count, 1)
 
 

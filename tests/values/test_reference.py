@@ -105,7 +105,7 @@ def _option_id(entry):
 def _data(case, shape, options, seed):
     x, t = case.make_data(shape, seed)
     x = x.astype(np.float64)
-    if case is CROSS_ENTROPY:
+    if not case.elementwise:
         if "ignore_index" in options:
             t = _ce_target_with_ignored(t, options["ignore_index"], np.random.default_rng(seed))
     else:
