@@ -23,18 +23,25 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRONG_ISA = 3   # the exit code of a child whose ISA path is not the one asked for
 
 
+def child_env(**extra):
+    """The environment of a child process run from tests/: it imports the
+    fastloss this process imported (its folder first on PYTHONPATH)."""
+    import fastloss
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep)
+    return env
+
+
 def run_on_isa(module, isa, timeout=300):
     """Run ``_support.<module>`` on ISA path `isa`; skip or assert."""
     import pytest
 
-    import fastloss
-
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastloss.__file__)))
-    env = dict(os.environ, FASTLOSS_ISA=isa)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
-    result = subprocess.run([sys.executable, "-m", f"_support.{module}"], cwd=TESTS, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([sys.executable, "-m", f"_support.{module}"], cwd=TESTS,
+                            env=child_env(FASTLOSS_ISA=isa), capture_output=True, text=True,
+                            timeout=timeout)
     if result.returncode == WRONG_ISA:
         pytest.skip(f"{isa} is not available on this CPU: {result.stderr.strip()}")
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
