@@ -43,13 +43,21 @@ def _csv(convert):
     return parse
 
 
+def _loss_name(text):
+    """A --losses entry: a loss's name or alias (checked), or 'all'."""
+    from . import bench as _bench
+
+    return "all" if text.strip().lower() == "all" else _bench.canonical_loss(text)
+
+
 def add_bench_arguments(parser):
     """The options of ``fastloss bench`` (also used by tools/make_benchmarks_md.py)."""
     from . import bench as _bench
 
-    parser.add_argument("--losses", type=_csv(_bench.canonical_loss), default=None,
-                        help="comma list of cross_entropy (ce), bce_with_logits (bce), mse "
-                             "(default: all)")
+    parser.add_argument("--losses", type=_csv(_loss_name), default=None,
+                        help="comma list of " + ", ".join(_bench.LOSSES) + " (ce, bce: "
+                             "the first two), or all (default: "
+                             + ", ".join(_bench.DEFAULT_LOSSES) + ")")
     parser.add_argument("--shapes", type=_csv(_bench.parse_shape), default=None,
                         help="comma list, e.g. 4096x1000,64x10 or 2^20 (default: the full "
                              "set, or the small one with --quick)")

@@ -270,6 +270,34 @@ def render(report, command):
     return "\n".join(lines) + "\n"
 
 
+MORE_PROVIDERS = ("fastloss", "fastloss_alloc", "floor", "torch", "torch_compile")
+
+
+def more_losses_config(config):
+    """The second run: every loss that is not a headline one (fastloss.bench's
+    SPECS), fused only, fastloss against the floor, torch and torch.compile,
+    with the main run's thread counts, ISA paths and timing."""
+    more = tuple(n for n in _bench.LOSSES if n not in _bench.DEFAULT_LOSSES)
+    providers = [p for p in config.providers if p in MORE_PROVIDERS]
+    return _bench.Config.make(losses=more, modes=("fused",), threads=config.threads,
+                              providers=providers, repeats=config.repeats,
+                              min_time=config.min_time, memory=False, quick=config.quick,
+                              seed=config.seed, isas=config.isas)
+
+
+def more_losses_section(report):
+    """The tables of the second run, after the headline losses'."""
+    lines = ["", "## More losses", "",
+             "The losses added after the first seven, at one large shape each "
+             "(fastloss.bench's SPECS): the fused call only, against the floor, torch "
+             f"and torch.compile; {report.elapsed_s:.0f} s, load average "
+             f"{_bench.format_load(report.env.get('load_average_before'))} before, "
+             f"{_bench.format_load(report.env.get('load_average_after'))} after."]
+    for loss, shape in report.cases():
+        lines += ["", report.format_markdown(loss, shape, level=3)]
+    return "\n".join(lines) + "\n"
+
+
 def lm_head_section(args):
     """The language-model head's tables (fastloss.bench.lm_head, the engine of
     ``fastloss bench --lm-head``), at the run's largest thread count."""
@@ -299,6 +327,10 @@ def main(argv=None):
                              "repository root)")
     parser.add_argument("--json", metavar="FILE",
                         help="also write the raw results and the evaluated targets as JSON")
+    parser.add_argument("--no-more-losses", action="store_true",
+                        help="leave out the second run, of the losses beyond "
+                             "cross-entropy, BCE-with-logits and MSE (run by default "
+                             "when --losses is not given)")
     parser.add_argument("--no-lm-head", action="store_true",
                         help="leave out the language-model head section (fastloss bench "
                              "--lm-head; run by default when torch is installed and not "
@@ -319,6 +351,10 @@ def main(argv=None):
     report = _bench.run(config, progress=not args.no_progress, on_case_done=done,
                         command=command)
     text = render(report, command)
+    if not (args.no_more_losses or args.losses):
+        more = _bench.run(more_losses_config(config), progress=not args.no_progress,
+                          on_case_done=done)
+        text += more_losses_section(more)
     if not (args.no_lm_head or args.quick) and importlib.util.find_spec("torch"):
         text += lm_head_section(args)
     with open(args.output, "w") as f:

@@ -33,6 +33,8 @@ from .engine import (
 )
 from .environment import cpu_model, cpu_vector_flags, environment, format_load, load_average
 from .losses import (
+    ARRAY_KINDS,
+    DEFAULT_LOSSES,
     FULL_SHAPES,
     LOSSES,
     QUICK_SHAPES,
@@ -40,6 +42,8 @@ from .losses import (
     LossSpec,
     Workload,
     canonical_loss,
+    canonical_losses,
+    floor_label,
     parse_shape,
     shape_id,
     shape_label,
@@ -72,6 +76,7 @@ __all__ = [
     "make_runner", "unavailable_reason", "installed", "available_isas", "isa_path",
     "resolve_isas", "measure", "traced_peak", "plan", "run", "environment", "notes",
     "cpu_model", "cpu_vector_flags", "load_average", "format_load", "canonical_loss",
+    "canonical_losses", "floor_label", "DEFAULT_LOSSES", "ARRAY_KINDS",
     "parse_shape", "shape_label", "shape_id", "shapes_for", "format_time", "format_bytes",
     "format_ratio", "FULL_SHAPES", "QUICK_SHAPES", "FULL_TIMING", "QUICK_TIMING",
     "DEFAULT_THREADS", "MEMORY_PROBES", "THREAD_AGNOSTIC", "ISA_DEPENDENT", "NOT_QUICK",

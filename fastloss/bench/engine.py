@@ -14,11 +14,11 @@ import fastloss
 
 from .environment import environment, load_average
 from .losses import (
+    DEFAULT_LOSSES,
     FULL_SHAPES,
-    LOSSES,
     QUICK_SHAPES,
     Workload,
-    canonical_loss,
+    canonical_losses,
     shape_label,
     shapes_for,
 )
@@ -97,7 +97,7 @@ class Config:
     @classmethod
     def make(cls, losses=None, shapes=None, modes=None, threads=None, providers=None,
              repeats=None, min_time=None, memory=True, quick=False, seed=0, isas=None):
-        losses = tuple(dict.fromkeys(canonical_loss(x) for x in (losses or LOSSES)))
+        losses = canonical_losses(losses) if losses else DEFAULT_LOSSES
         if shapes is None:
             table = QUICK_SHAPES if quick else FULL_SHAPES
             by_loss = {loss: list(table[loss]) for loss in losses}

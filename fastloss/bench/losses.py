@@ -38,18 +38,77 @@ class LossSpec:
 
     name: str             # canonical name, as in the tables and the JSON
     aliases: tuple        # other names accepted by --losses
-    fastloss_class: str   # the fastloss loss class, built with its defaults
+    fastloss_class: str   # the fastloss loss class, built with `options`
     reference: tuple      # (loss, gradient) function names in fastloss.reference
     torch_function: str   # the torch.nn.functional function (eager and compiled)
-    sklearn_class: str    # the sklearn._loss.loss class
-    jax_loss: object      # jax_loss(jax, jnp) -> f(x, t), the mean loss in jax.numpy
-    target: str           # how targets are drawn: 'class' (int64 in [0, C)),
-                          # 'probability' (uniform [0, 1)) or 'normal'
-    floor: str            # 'copy': np.copyto(grad, x); 'add': np.add(x, t, out=grad)
-    ndim: int             # 2: shapes are (N, C); 1: a number of elements
+    sklearn_class: object  # the sklearn._loss.loss class, or None (no such loss there)
+    jax_loss: object      # jax_loss(jax, jnp) -> f(x, t), the mean loss in jax.numpy, or None
+    target: str           # how the target is drawn (a kind of ARRAY_KINDS)
+    floor: str            # 'copy': np.copyto(grad, x) per differentiable input;
+                          # 'add': np.add(x, t, out=grad)
+    ndim: int             # 2: shapes are (N, C) (or (N, D)); 1: a number of elements
     full_shapes: tuple    # the shapes of a full run (BENCHMARKS.md)
     quick_shapes: tuple   # the shapes of --quick
+    input: str = "normal"   # how the differentiable input is drawn (ARRAY_KINDS)
+    call: tuple = ()      # the call's arrays in order, (kind, differentiable) pairs;
+                          # () means ((input, True), (target, False))
+    options: tuple = ()   # (name, value) pairs given to the fastloss class, the torch
+                          # function and the reference (PyTorch's defaults otherwise)
+    headline: bool = True  # in a run without --losses (the others: --losses all)
 
+    @property
+    def arrays(self):
+        """The call's arrays, (kind, differentiable) pairs in argument order."""
+        return self.call or ((self.input, True), (self.target, False))
+
+    @property
+    def n_grads(self):
+        return sum(1 for _, diff in self.arrays if diff)
+
+
+# How an array of each kind is drawn, for a loss whose input has `shape`
+# (float32, except class indices).
+ARRAY_KINDS = ("normal", "probability", "log_probability", "positive", "count", "sign",
+               "sign_rows", "binary", "class")
+
+
+def _draw(rng, kind, shape):
+    if kind == "normal":
+        return rng.standard_normal(shape, dtype=np.float32)
+    if kind == "probability":   # in [0, 1): targets; (0, 1) away from the ends: inputs
+        return rng.random(shape, dtype=np.float32)
+    if kind == "log_probability":   # log-softmax rows for (N, C), log of (0, 1] otherwise
+        x = rng.standard_normal(shape).astype(np.float64)
+        if len(shape) == 2:
+            x -= np.log(np.exp(x).sum(axis=1, keepdims=True))
+            return x.astype(np.float32)
+        return np.log(rng.uniform(0.01, 1.0, shape)).astype(np.float32)
+    if kind == "positive":      # variances
+        return rng.uniform(0.1, 2.0, shape).astype(np.float32)
+    if kind == "count":         # Poisson counts, as floats
+        return rng.poisson(2.0, shape).astype(np.float32)
+    if kind == "sign":          # -1 or +1 per element
+        return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+    if kind == "sign_rows":     # -1 or +1 per row of (N, D)
+        return np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0).astype(np.float32)
+    if kind == "binary":        # 0 or 1 per element
+        return (rng.random(shape) < 0.5).astype(np.float32)
+    if kind == "class":         # int64 in [0, C) per row
+        return rng.integers(0, shape[1], shape[0])
+    raise ValueError(f"unknown array kind {kind!r}")
+
+
+def _spec(name, cls, reference, torch_function, call, floor, ndim, full, quick, **kw):
+    """A loss of the 'more losses' runs: no scikit-learn or JAX form, not a headline."""
+    return LossSpec(name, kw.pop("aliases", ()), cls, reference, torch_function, None, None,
+                    next(kind for kind, diff in call if not diff) if any(
+                        not diff for _, diff in call) else "normal",
+                    floor, ndim, full, quick, input=call[0][0], call=call, headline=False,
+                    **kw)
+
+
+_ELEMENTS, _ELEMENTS_QUICK = ((2**22,),), ((2**10,),)
+_ROWS, _ROWS_QUICK = ((4096, 1000),), ((64, 10),)
 
 SPECS = {spec.name: spec for spec in (
     LossSpec("cross_entropy", ("ce",), "CrossEntropyLoss",
@@ -65,16 +124,53 @@ SPECS = {spec.name: spec for spec in (
     LossSpec("mse", ("mse_loss",), "MSELoss", ("mse_loss", "mse_loss_grad"), "mse_loss",
              "HalfSquaredError", _jax_mse, "normal", "add", 1,
              ((2**10,), (2**20,), (2**24,)), ((2**10,), (2**16,))),
+    # The losses after the first seven: one large shape each, fastloss against
+    # torch and torch.compile (BENCHMARKS.md's "More losses").
+    _spec("nll_loss", "NLLLoss", ("nll_loss", "nll_loss_grad"), "nll_loss",
+          (("log_probability", True), ("class", False)), "copy", 2, _ROWS, _ROWS_QUICK,
+          aliases=("nll",)),
+    _spec("binary_cross_entropy", "BCELoss",
+          ("binary_cross_entropy", "binary_cross_entropy_grad"), "binary_cross_entropy",
+          (("probability", True), ("probability", False)), "add", 1, _ELEMENTS,
+          _ELEMENTS_QUICK, aliases=("bce_prob",)),
+    _spec("kl_div", "KLDivLoss", ("kl_div", "kl_div_grad"), "kl_div",
+          (("log_probability", True), ("probability", False)), "add", 1, _ELEMENTS,
+          _ELEMENTS_QUICK, options=(("reduction", "batchmean"),)),
+    _spec("poisson_nll_loss", "PoissonNLLLoss", ("poisson_nll_loss", "poisson_nll_loss_grad"),
+          "poisson_nll_loss", (("normal", True), ("count", False)), "add", 1, _ELEMENTS,
+          _ELEMENTS_QUICK, aliases=("poisson_nll",)),
+    _spec("soft_margin_loss", "SoftMarginLoss", ("soft_margin_loss", "soft_margin_loss_grad"),
+          "soft_margin_loss", (("normal", True), ("sign", False)), "add", 1, _ELEMENTS,
+          _ELEMENTS_QUICK, aliases=("soft_margin",)),
+    _spec("hinge_embedding_loss", "HingeEmbeddingLoss",
+          ("hinge_embedding_loss", "hinge_embedding_loss_grad"), "hinge_embedding_loss",
+          (("normal", True), ("sign", False)), "add", 1, _ELEMENTS, _ELEMENTS_QUICK,
+          aliases=("hinge_embedding",)),
 )}
 
 LOSSES = tuple(SPECS)
+#: The losses of a run without --losses (the others: --losses all, or by name).
+DEFAULT_LOSSES = tuple(name for name, spec in SPECS.items() if spec.headline)
 FULL_SHAPES = {name: list(spec.full_shapes) for name, spec in SPECS.items()}
 QUICK_SHAPES = {name: list(spec.quick_shapes) for name, spec in SPECS.items()}
 _ALIASES = {alias: spec.name for spec in SPECS.values() for alias in (spec.name,) + spec.aliases}
 
 # How each floor is written in the tables, and the bytes it moves per element.
-FLOOR_LABELS = {"copy": "np.copyto(grad, logits)", "add": "np.add(input, target, out=grad)"}
+FLOOR_LABELS = {"copy": "np.copyto(grad, input)", "add": "np.add(input, target, out=grad)"}
 FLOOR_BYTES_PER_ELEMENT = {"copy": 2 * 4, "add": 3 * 4}   # float32 read + written
+
+
+def floor_label(loss):
+    """The floor of `loss` as the tables write it."""
+    spec = SPECS[loss]
+    label = FLOOR_LABELS[spec.floor]
+    return f"{spec.n_grads} x {label}" if spec.floor == "copy" and spec.n_grads > 1 else label
+
+
+def floor_bytes_per_element(loss):
+    """Bytes the floor of `loss` reads and writes per element of the input's shape."""
+    spec = SPECS[loss]
+    return FLOOR_BYTES_PER_ELEMENT[spec.floor] * (spec.n_grads if spec.floor == "copy" else 1)
 
 
 def canonical_loss(name):
@@ -83,7 +179,15 @@ def canonical_loss(name):
         return _ALIASES[name.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)} "
-                         "(or ce, bce)") from None
+                         "(or ce, bce, or all)") from None
+
+
+def canonical_losses(names):
+    """The canonical names of a --losses list; 'all' stands for every loss."""
+    out = []
+    for name in names:
+        out += list(LOSSES) if name.strip().lower() == "all" else [canonical_loss(name)]
+    return tuple(dict.fromkeys(out))
 
 
 def _parse_int(text):
@@ -136,14 +240,15 @@ class Workload:
         self.loss, self.shape = loss, tuple(shape)
         self.spec = SPECS[loss]
         rng = np.random.default_rng(seed)
-        self.x = rng.standard_normal(self.shape, dtype=np.float32)
-        if self.spec.target == "class":
-            self.target = rng.integers(0, self.shape[1], self.shape[0])  # int64
-        elif self.spec.target == "probability":
-            self.target = rng.random(self.shape, dtype=np.float32)
-        else:
-            self.target = rng.standard_normal(self.shape, dtype=np.float32)
-        self.buf = np.empty_like(self.x)
+        #: the call's arrays in argument order, and which of them are differentiable
+        self.args = [_draw(rng, kind, self.shape) for kind, _ in self.spec.arrays]
+        self.diff = [i for i, (_, d) in enumerate(self.spec.arrays) if d]
+        #: one gradient buffer per differentiable array
+        self.bufs = [np.empty_like(self.args[i]) for i in self.diff]
+        self.x, self.buf = self.args[self.diff[0]], self.bufs[0]
+        rest = [a for a, (_, d) in zip(self.args, self.spec.arrays) if not d]
+        self.target = rest[0] if rest else None
+        self.options = dict(self.spec.options)
         self._views = {}
 
     def view(self, key, make):

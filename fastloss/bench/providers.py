@@ -5,17 +5,20 @@ for fastloss, instruction-set path, the median time of one whole call (Python
 overhead included) of each provider:
 
 ==============  ==============================================================
-fastloss        the loss object with its default reduction ('mean'):
+fastloss        the loss object with its default reduction ('mean') or the
+                options of the loss's spec (kl_div: 'batchmean'):
                 ``loss(x, t)``, ``loss.backward(x, t, out=buf)``,
-                ``loss.loss_and_grad(x, t, out=buf)``; threads set around the
+                ``loss.loss_and_grad(x, t, out=buf)`` (every array of the call
+                in its order; one buffer per gradient); threads set around the
                 timing loop with ``fastloss.threads(n)``, and the ISA path
                 (``--isa``) with ``fastloss._core.set_isa``
 fastloss_alloc  the same with ``out=None``: a fresh gradient array per call
                 (backward and fused only)
 floor           the memory traffic of a fused call and nothing else:
-                ``np.copyto(buf, x)`` for cross-entropy (read the logits, write
-                the gradient), ``np.add(x, y, out=buf)`` for the elementwise
-                losses (read two arrays, write one). NumPy, one thread.
+                ``np.copyto(buf, x)`` for cross-entropy and the other row losses
+                (read the input, write the gradient; once per differentiable
+                input), ``np.add(x, y, out=buf)`` for the elementwise losses
+                (read two arrays, write one). NumPy, one thread.
 torch           ``torch.nn.functional`` on tensors that share the arrays'
                 memory. forward: no autograd. backward: ``torch.autograd.grad``
                 over a graph built once and retained, i.e. the backward pass
@@ -134,6 +137,12 @@ def unavailable_reason(provider, loss, shape, mode):
         return "the forward pass allocates no gradient"
     if provider == "reference" and math.prod(shape) > REFERENCE_MAX_ELEMENTS:
         return "the float64 reference takes seconds above 2^22 elements"
+    spec = SPECS.get(loss)
+    if spec is not None:
+        if provider == "jax" and spec.jax_loss is None:
+            return f"no JAX form of {loss} in the benchmarks"
+        if provider == "sklearn" and spec.sklearn_class is None:
+            return f"scikit-learn has no {loss}"
     return None
 
 
@@ -157,33 +166,39 @@ def make_runner(provider, w, mode, n_threads, isa=None):
 
 
 def _fastloss(w, mode, n, alloc=False):
-    obj = getattr(fastloss, w.spec.fastloss_class)()
-    out = None if alloc else w.buf
+    obj = getattr(fastloss, w.spec.fastloss_class)(**w.options)
+    out = None if alloc else (w.buf if len(w.bufs) == 1 else tuple(w.bufs))
     if mode == "forward":
-        fn = functools.partial(obj, w.x, w.target)
+        fn = functools.partial(obj, *w.args)
     elif mode == "backward":
-        fn = functools.partial(obj.backward, w.x, w.target, out=out)
+        fn = functools.partial(obj.backward, *w.args, out=out)
     else:
-        fn = functools.partial(obj.loss_and_grad, w.x, w.target, out=out)
+        fn = functools.partial(obj.loss_and_grad, *w.args, out=out)
     return Runner(fn, lambda: fastloss.threads(n))
 
 
 def _floor(w, mode, n):
     if w.spec.floor == "copy":
-        return Runner(functools.partial(np.copyto, w.buf, w.x))
+        pairs = [(buf, w.args[i]) for buf, i in zip(w.bufs, w.diff)]
+
+        def fn():
+            for buf, x in pairs:
+                np.copyto(buf, x)
+        return Runner(functools.partial(np.copyto, w.buf, w.x) if len(pairs) == 1 else fn)
     return Runner(functools.partial(np.add, w.x, w.target, out=w.buf))
 
 
 def _reference(w, mode, n):
-    ref_loss, ref_grad = (getattr(reference, name) for name in w.spec.reference)
-    x, t = w.x, w.target
+    ref_loss, ref_grad = (functools.partial(getattr(reference, name), **w.options)
+                          for name in w.spec.reference)
+    args = w.args
     if mode == "forward":
-        fn = functools.partial(ref_loss, x, t)
+        fn = functools.partial(ref_loss, *args)
     elif mode == "backward":
-        fn = functools.partial(ref_grad, x, t)
+        fn = functools.partial(ref_grad, *args)
     else:
         def fn():
-            return ref_loss(x, t), ref_grad(x, t)
+            return ref_loss(*args), ref_grad(*args)
     return Runner(fn)
 
 
@@ -192,22 +207,31 @@ def _torch_threads(torch, n):
 
 
 def _torch_calls(torch, f, w, mode, n):
-    """fn() of torch function `f` in `mode` on `w`'s tensors (eager or compiled)."""
-    xt = w.view("torch_x", lambda: torch.from_numpy(w.x))
-    tt = w.view("torch_t", lambda: torch.from_numpy(w.target))
+    """fn() of torch function `f` in `mode` on `w`'s tensors (eager or compiled):
+    the gradients of every differentiable array (one tensor for one array)."""
+    tensors = w.view("torch_args", lambda: [torch.from_numpy(a) for a in w.args])
+    f = functools.partial(f, **w.options)
     if mode == "forward":
-        return functools.partial(f, xt, tt)  # xt does not require grad: no graph is built
+        return functools.partial(f, *tensors)  # nothing requires grad: no graph is built
+
+    def leaves():
+        args = list(tensors)
+        for i in w.diff:
+            args[i] = args[i].detach().requires_grad_()
+        return args, [args[i] for i in w.diff]
+
     if mode == "backward":
-        xx = xt.detach().requires_grad_()
+        args, wrt = leaves()
         with _torch_threads(torch, n):
-            value = f(xx, tt)
-        return functools.partial(torch.autograd.grad, value, xx, retain_graph=True)
+            value = f(*args)
+        return functools.partial(torch.autograd.grad, value, wrt, retain_graph=True)
 
     def fn():
-        xx = xt.detach().requires_grad_()
-        value = f(xx, tt)
+        args, wrt = leaves()
+        value = f(*args)
         value.backward()
-        return value, xx.grad
+        grads = [a.grad for a in wrt]
+        return value, grads[0] if len(grads) == 1 else grads
     return fn
 
 

@@ -10,7 +10,7 @@ speed-up over it.
 import math
 from dataclasses import dataclass, field
 
-from .losses import FLOOR_BYTES_PER_ELEMENT, FLOOR_LABELS, SPECS, shape_label
+from .losses import floor_bytes_per_element, floor_label, shape_label
 from .providers import ISA_DEPENDENT, PEERS, notes
 
 SCHEMA = "fastloss-bench/2"   # 2: results carry the ISA path; config.isas; load averages
@@ -180,11 +180,10 @@ class Report:
         """What the table is of, the floor with its bandwidth, and the ISA path."""
         floor = self.time(loss, shape, None, None, "floor")
         n = math.prod(shape)
-        kind = SPECS[loss].floor
-        traffic = FLOOR_BYTES_PER_ELEMENT[kind] * n  # bytes read + written
+        traffic = floor_bytes_per_element(loss) * n  # bytes read + written
         bw = f", {traffic / floor / 1e9:.1f} GB/s" if floor else ""
         q = "`" if markdown else ""
-        text = (f"float32, {n:,} elements; floor = {q}{FLOOR_LABELS[kind]}{q}: "
+        text = (f"float32, {n:,} elements; floor = {q}{floor_label(loss)}{q}: "
                 f"{format_time(floor)}{bw}; {self.isa_note(markdown)}")
         return text[0].upper() + text[1:] + "." if markdown else (
             f"{loss} {shape_label(shape)}: {text}")

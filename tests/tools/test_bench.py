@@ -72,8 +72,16 @@ def test_canonical_loss(name, canonical):
 
 
 def test_canonical_loss_unknown():
-    with pytest.raises(ValueError, match="unknown loss 'hinge'; choose from cross_entropy"):
-        bench.canonical_loss("hinge")
+    with pytest.raises(ValueError, match="unknown loss 'ctc'; choose from cross_entropy"):
+        bench.canonical_loss("ctc")
+
+
+def test_canonical_losses_all():
+    assert bench.canonical_losses(["all"]) == bench.LOSSES
+    assert bench.canonical_losses(["ce", "nll", "cross_entropy"]) == ("cross_entropy",
+                                                                       "nll_loss")
+    assert set(bench.DEFAULT_LOSSES) == {"cross_entropy", "bce_with_logits", "mse"}
+    assert bench.Config.make(losses=["all"]).losses == bench.LOSSES
 
 
 def test_every_loss_spec_is_complete():
@@ -84,8 +92,11 @@ def test_every_loss_spec_is_complete():
         for name in spec.reference:
             assert callable(getattr(fastloss.reference, name))
         assert spec.floor in ("copy", "add")
-        assert spec.target in ("class", "probability", "normal")
+        assert all(kind in bench.ARRAY_KINDS for kind, _ in spec.arrays)
+        assert spec.arrays[0][1] and spec.n_grads >= 1
+        assert spec.floor == "copy" or spec.n_grads == 1  # 'add' reads one input and a target
         assert all(len(s) == spec.ndim for s in spec.full_shapes + spec.quick_shapes)
+        assert spec.headline == (spec.name in bench.DEFAULT_LOSSES)
 
 
 def test_shapes_for_splits_by_kind():
@@ -120,15 +131,15 @@ def test_format_ratio(x, text):
 
 def test_config_defaults():
     cfg = bench.Config.make()
-    assert cfg.losses == bench.LOSSES
-    assert cfg.shapes == bench.FULL_SHAPES
+    assert cfg.losses == bench.DEFAULT_LOSSES
+    assert cfg.shapes == {loss: bench.FULL_SHAPES[loss] for loss in bench.DEFAULT_LOSSES}
     assert cfg.threads == bench.DEFAULT_THREADS
     assert cfg.providers == bench.PROVIDERS
     assert cfg.isas == (fastloss.isa(),)
     assert (cfg.repeats, cfg.min_time) == (bench.FULL_TIMING["repeats"],
                                            bench.FULL_TIMING["min_time"])
     quick = bench.Config.make(quick=True)
-    assert quick.shapes == bench.QUICK_SHAPES
+    assert quick.shapes == {loss: bench.QUICK_SHAPES[loss] for loss in bench.DEFAULT_LOSSES}
     assert "torch_compile" not in quick.providers  # compiling costs seconds per case
     assert bench.Config.make(quick=True, providers=["torch_compile"]).providers == (
         "fastloss", "torch_compile", "floor")
@@ -143,7 +154,7 @@ def test_config_always_has_fastloss_and_floor():
     ({"modes": ["sideways"]}, "unknown mode 'sideways'; choose from forward, backward, fused"),
     ({"providers": ["tensorflow"]}, "unknown provider 'tensorflow'; choose from fastloss"),
     ({"threads": [0]}, "thread counts must be >= 1"),
-    ({"losses": ["nll"]}, "unknown loss 'nll'"),
+    ({"losses": ["ctc"]}, "unknown loss 'ctc'"),
     ({"isas": ["sse2"]}, "unknown ISA path 'sse2'; choose from baseline, avx2, avx512, "
                          "default, all"),
 ])
@@ -251,14 +262,14 @@ def test_table_rows_two_isas_and_formats():
                                      "10 us (6.7x)"]
     text = rep.format_text("cross_entropy", (100, 10)).splitlines()
     assert text[0] == ("cross_entropy 100x10: float32, 1,000 elements; floor = "
-                       "np.copyto(grad, logits): 1 us, 8.0 GB/s; fastloss on ISA paths "
+                       "np.copyto(grad, input): 1 us, 8.0 GB/s; fastloss on ISA paths "
                        "avx512, avx2 (column isa)")
     assert text[1].split() == ["mode", "threads", "isa", "fastloss", "floor", "/floor",
                                "out=None", "torch", "(speed-up)", "jax", "(speed-up)"]
     assert text[3].startswith("fused  1        avx512      2 us   1 us   2.00x")
     md = rep.format_markdown("cross_entropy", (100, 10)).splitlines()
     assert md[0] == "### cross_entropy 100x10"
-    assert md[2].startswith("Float32, 1,000 elements; floor = `np.copyto(grad, logits)`")
+    assert md[2].startswith("Float32, 1,000 elements; floor = `np.copyto(grad, input)`")
     assert md[2].endswith("fastloss on ISA paths `avx512`, `avx2` (column isa).")
     assert md[5] == "|---|---|---|" + "---:|" * 6
     assert md[6] == ("| fused | 1 | avx512 | 2 us | 1 us | 2.00x | 3 us | 20 us (10.0x) | "
@@ -387,7 +398,35 @@ def test_torch_runners_compute_the_loss(provider, shape, threads, modes):
             assert_allclose(got[1].numpy(), ref_grad, rtol=1e-4, atol=1e-7)
 
 
+def _as_list(grads):
+    return list(grads) if isinstance(grads, (list, tuple)) else [grads]
+
+
+@pytest.mark.parametrize("loss", [n for n in bench.LOSSES if n not in bench.DEFAULT_LOSSES])
+def test_torch_runner_and_floor_of_more_losses(loss):
+    """The losses beyond the headline three: torch's fused runner computes the
+    reference's loss and every gradient with the spec's options; the floor
+    writes each gradient buffer."""
+    pytest.importorskip("torch")
+    spec = bench.SPECS[loss]
+    w = bench.Workload(loss, (17, 6) if spec.ndim == 2 else (150,))
+    assert len(w.args) == len(spec.arrays) and len(w.bufs) == spec.n_grads
+    ref_value, ref_grads = bench.make_runner("reference", w, "fused", 1).fn()
+    value, grads = bench.make_runner("torch", w, "fused", 1).fn()
+    assert_allclose(value.item(), ref_value, rtol=1e-5)
+    for got, want in zip(_as_list(grads), _as_list(ref_grads), strict=True):
+        assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-7)
+    for buf in w.bufs:
+        buf.fill(np.nan)
+    bench.make_runner("floor", w, "fused", 1).fn()
+    assert all(np.isfinite(buf).all() for buf in w.bufs)
+
+
 def test_unavailable():
+    assert bench.unavailable_reason("jax", "nll_loss", (8, 4), "fused") == (
+        "no JAX form of nll_loss in the benchmarks")
+    assert bench.unavailable_reason("sklearn", "kl_div", (8,), "fused") == (
+        "scikit-learn has no kl_div")
     w = bench.Workload("mse", (8,))
     with pytest.raises(bench.Unavailable, match="the forward pass allocates no gradient"):
         bench.make_runner("fastloss_alloc", w, "forward", 1)
@@ -426,7 +465,7 @@ def test_fastloss_bench_command(tmp_path):
 
 @pytest.mark.parametrize(("args", "match"), [
     (["--isa", "sse9"], "fastloss bench: unknown ISA path 'sse9'"),
-    (["--losses", "hinge"], "unknown loss 'hinge'"),
+    (["--losses", "ctc"], "unknown loss 'ctc'"),
     (["--shapes", "0x3"], "bad shape '0x3'"),
 ])
 def test_fastloss_bench_command_errors(tmp_path, args, match):
@@ -471,3 +510,17 @@ def test_targets_per_isa():
         == ("faster in 2/2; smallest margin 13.33x at 100x10 1t", "met")
     assert rows["avx512: cross_entropy 2048x32768 fused, 1t: fastloss / floor <= 1.5x"] == (
         "2048x32768 not in this run", "not measured")
+
+
+@pytest.mark.skipif(not os.path.exists(TOOL), reason="the repository's tools/ is not beside tests/")
+def test_more_losses_run_config():
+    """BENCHMARKS.md's second run: the losses beyond the headline ones, fused only,
+    against the floor and torch, with the main run's threads, ISA paths and timing."""
+    tool = _load_tool()
+    main = bench.Config.make(threads=[1], repeats=2, min_time=0.01, isas=["default"],
+                             providers=["fastloss", "torch", "jax", "sklearn"])
+    more = tool.more_losses_config(main)
+    assert set(more.losses) == set(bench.LOSSES) - set(bench.DEFAULT_LOSSES)
+    assert more.modes == ("fused",) and more.threads == (1,) and more.isas == main.isas
+    assert more.providers == ("fastloss", "torch", "floor")
+    assert (more.repeats, more.min_time, more.memory) == (2, 0.01, False)
