@@ -17,7 +17,7 @@ void FL_FN(fl_math_eval)(int which, const float *in, float *out, int64_t n)
     case FL_MATH_LOG1P_UNIT:
         FL_SIMD
         for (int64_t i = 0; i < n; i++)
-            out[i] = fl_log1p_unit(in[i], 1.0f / (1.0f + in[i]));
+            out[i] = fl_log1p_unit(in[i]);
         break;
     case FL_MATH_LOG_POS:
         FL_SIMD

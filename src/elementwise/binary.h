@@ -40,7 +40,7 @@ FL_INLINE void fl_bce_with_logits_forms(const fl_bce_with_logits_options *o, con
     const float r = 1.0f / (1.0f + e);
     const float p = pos_weight ? *pos_weight : 1.0f;
     const float lw = pos_weight ? 1.0f + (p - 1.0f) * y : 1.0f;
-    *loss = ((x > 0.0f ? x * (1.0f - y) : -x * y * p) + lw * fl_log1p_unit(e, r)) * w;
+    *loss = ((x > 0.0f ? x * (1.0f - y) : -x * y * p) + lw * fl_log1p_unit(e)) * w;
     const float g = pos_weight ? (1.0f - y) - lw * (x >= 0.0f ? e * r : r)
                                : (x >= 0.0f ? r : e * r) - y;
     *grad = g * w * s;
@@ -89,7 +89,7 @@ FL_INLINE void fl_sigmoid_focal_forms(const fl_sigmoid_focal_k *k, const int mod
     const float r = 1.0f / (1.0f + e);
     const float p = x >= 0.0f ? r : e * r;       /* sigmoid(x) */
     const float p1 = x >= 0.0f ? e * r : r;      /* 1 - sigmoid(x), no cancellation */
-    const float ce = (x > 0.0f ? x * (1.0f - y) : -x * y) + fl_log1p_unit(e, r);
+    const float ce = (x > 0.0f ? x * (1.0f - y) : -x * y) + fl_log1p_unit(e);
     const float q = p * (1.0f - y) + p1 * y;     /* 1 - p_t */
     const float aq = fabsf(q);
     const float lq = fl_log_pos(aq > FLT_MIN ? aq : FLT_MIN);
@@ -128,7 +128,7 @@ FL_INLINE void fl_soft_margin_forms(const fl_soft_margin_options *o, const int m
     const float z = -y * x;
     const float e = fl_exp_nonpos(-fabsf(z));
     const float r = 1.0f / (1.0f + e);
-    *loss = (z > 0.0f ? z : 0.0f) + fl_log1p_unit(e, r);
+    *loss = (z > 0.0f ? z : 0.0f) + fl_log1p_unit(e);
     *grad = -y * (z >= 0.0f ? r : e * r) * s + 0.0f;
 }
 
