@@ -45,6 +45,10 @@ def margin_ranking_loss(x1: _F, x2: _F, y: _F, margin: float, grad2_out: _F | No
                         reduction: int, grad_scale: float, grad_per_sample: _F | None,
                         loss_out: _F | None, grad_out: _F | None,
                         n_threads: int) -> float | None: ...
+def gaussian_nll_loss(x: _F, t: _F, var: _F, a: int, b: int, c: int, var_scalar: bool,
+                      full: bool, eps: float, grad_var_out: _F | None, reduction: int,
+                      grad_scale: float, grad_per_sample: _F | None, loss_out: _F | None,
+                      grad_out: _F | None, n_threads: int) -> float | None: ...
 def bce_with_logits(x: _F, y: _F, weight: _F | None, weight_period: int, pos_weight: _F | None,
                     pos_weight_period: int, reduction: int, grad_scale: float,
                     grad_per_sample: _F | None, loss_out: _F | None, grad_out: _F | None,

@@ -30,7 +30,7 @@ from . import _validate as _v
 from ._base import option as _option
 from ._threads import get_num_threads
 
-__all__ = ["margin_ranking_loss", "MarginRankingLoss"]
+__all__ = ["margin_ranking_loss", "MarginRankingLoss", "gaussian_nll_loss", "GaussianNLLLoss"]
 
 _F32 = NDArray[np.float32]
 
@@ -212,3 +212,168 @@ class MarginRankingLoss(_PairwiseLoss):
         """(grad_input1, grad_input2) times grad_output, without the loss."""
         return _margin_ranking(input1, input2, target, self._margin, self._code, loss=False,
                                grad=True, grad_output=grad_output)
+
+
+# ---------------------------------------------------------------------------
+# gaussian_nll_loss
+
+
+def _var_layout(x_shape, var):
+    """(var as (a, c) float32, a, b, c) for an array var of one of PyTorch's
+    shapes relative to input's `x_shape`: the same; ``x_shape[:-1]``; or the
+    same number of dimensions, equal but for one dimension where var has 1.
+    The input is then (a, b, c) with b that dimension (b = 1: no broadcast)."""
+    shape = var.shape
+    if shape != x_shape and len(x_shape) >= 1 and shape == x_shape[:-1]:
+        shape = shape + (1,)
+    if shape == x_shape:
+        return var.reshape(-1), max(var.size, 0), 1, 1
+    mismatched = [i for i, (n, m) in enumerate(zip(x_shape, shape)) if n != m]
+    if len(shape) != len(x_shape) or len(mismatched) != 1 or shape[mismatched[0]] != 1:
+        raise ValueError(f"var is of incorrect size: var has shape {var.shape} for input of "
+                         f"shape {x_shape} (PyTorch takes input's shape, input.shape[:-1], "
+                         "or input's shape with one dimension of size 1)")
+    k = mismatched[0]
+    a = int(np.prod(x_shape[:k], dtype=np.int64))
+    c = int(np.prod(x_shape[k + 1:], dtype=np.int64))
+    return var.reshape(-1), a, x_shape[k], c
+
+
+def _gaussian_nll(input, target, var, full, eps, code, *, loss=True, grad=False,
+                  grad_output=1.0):
+    """The runner: full and eps already checked, `code` the reduction's."""
+    x = _v.as_f32(input, "input")
+    t = _v.as_f32(target, "target")
+    if t.shape != x.shape:
+        try:
+            t = np.ascontiguousarray(np.broadcast_to(t, x.shape))
+        except ValueError:
+            raise ValueError(f"target of shape {t.shape} does not broadcast to input's shape "
+                             f"{x.shape} (fastloss's loss has input's shape)") from None
+    # a Python number is PyTorch's float var (no gradient); NumPy scalars are arrays
+    scalar = type(var) is float or type(var) is int
+    if scalar:
+        value = float(var)
+        if value < 0:
+            raise ValueError("var has negative entry/entries")
+        v32 = np.array([value], _v.F32)
+        a, b, c = x.size, 1, 1
+    else:
+        v = _v.as_f32(var, "var")
+        if v.size and bool((v < 0).any()):
+            raise ValueError("var has negative entry/entries")
+        v32, a, b, c = _var_layout(x.shape, v)
+    loss_out, scale, per_sample = _outputs(x.shape, code, loss, grad, grad_output)
+    gx = np.empty(x.shape, _v.F32) if grad else None
+    gv = np.empty(a * c, _v.F32) if (grad and not scalar) else None
+    reduced = _core.gaussian_nll_loss(x, t, v32, a, b, c, scalar, full, eps, gv, code, scale,
+                                      per_sample, loss_out, gx, get_num_threads())
+    grads = (gx, None if scalar else gv.reshape(v.shape)) if grad else None
+    return _result(reduced, loss_out, code, loss, grads)
+
+
+def _gaussian_options(full, eps):
+    return _v.flag(full, "full"), _v.real_scalar(eps, "eps", 0.0)
+
+
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: ArrayLike | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Any:
+    r"""Gaussian negative log-likelihood (``torch.nn.functional.gaussian_nll_loss``).
+
+    .. math::
+
+        \ell_i = \tfrac12 \bigl(\log v_i + (x_i - y_i)^2 / v_i\bigr)
+                 \;+\; [\text{full}]\, \tfrac12 \log 2\pi,
+        \qquad v_i = \max(\text{var}_i, \varepsilon)
+
+    with var broadcast to input's shape. As in PyTorch the clamp is not
+    differentiated: the var gradient
+    :math:`\tfrac12 (1 / v_i - (x_i - y_i)^2 / v_i^2)` is taken at the
+    clamped value and passed to var even where var < eps, summed over the
+    axes var is broadcast along. ``'mean'`` divides by the number of
+    elements of the loss (input's shape; NaN when empty). A NaN var gives NaN.
+
+    Parameters
+    ----------
+    input : array_like
+        The Gaussian's mean; converted to C-contiguous float32 if it is not.
+    target : array_like
+        Samples; broadcast to input's shape. Unlike PyTorch, a target that
+        would broadcast input to a larger shape is a ValueError.
+    var : array_like or float
+        Non-negative variances, of PyTorch's shapes: input's shape,
+        ``input.shape[:-1]``, or input's shape with one dimension of size 1
+        (e.g. (N, 1) or (4, 1, 32, 32)); or one Python float for every
+        element.
+    full : bool, default False
+        Add the constant :math:`\tfrac12 \log 2\pi`.
+    eps : float, default 1e-6
+        Lower clamp of var (>= 0).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum'; a float32 array of input's shape
+        for 'none'. ``GaussianNLLLoss.loss_and_grad`` also returns
+        ``(grad_input, grad_var)``: grad_var has var's shape as passed, and is
+        None for a Python-float var (PyTorch gives no gradient to a float).
+
+    Raises
+    ------
+    ValueError
+        A negative var ("var has negative entry/entries", as PyTorch), a var
+        of another shape ("var is of incorrect size"), a target that does not
+        broadcast to input, a negative or non-finite eps, an unknown reduction.
+    """
+    _, code = _v.reduction(reduction)
+    full, eps = _gaussian_options(full, eps)
+    return _gaussian_nll(input, target, var, full, eps, code)
+
+
+class GaussianNLLLoss(_PairwiseLoss):
+    r"""Gaussian negative log-likelihood (``torch.nn.GaussianNLLLoss``).
+
+    The loss object of :func:`fastloss.gaussian_nll_loss` (see it for the
+    formula, the shapes of var and the denominator of 'mean'), with
+    torch.nn's keyword-only constructor. ``loss_and_grad(input, target,
+    var)`` returns ``(loss, (grad_input, grad_var))`` from one kernel call
+    (grad_var of var's shape, None for a Python-float var); ``backward(input,
+    target, var, grad_output=1.0)`` returns ``(grad_input, grad_var)``.
+    """
+
+    _options = ("full", "eps")
+    _full: bool
+    _eps: float
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6,
+                 reduction: str = "mean") -> None:
+        self._set_reduction(reduction)
+        self.full = full
+        self.eps = eps
+
+    full = _option("full", lambda value: _v.flag(value, "full"))
+    eps = _option("eps", lambda value: _v.real_scalar(value, "eps", 0.0))
+
+    def forward(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return _gaussian_nll(input, target, var, self._full, self._eps, self._code)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      var: ArrayLike | float) -> Any:
+        """(loss, (grad_input, grad_var)) from one fused kernel call."""
+        return _gaussian_nll(input, target, var, self._full, self._eps, self._code, grad=True)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float,
+                 grad_output: ArrayLike = 1.0) -> tuple[_F32, _F32 | None]:
+        """(grad_input, grad_var) times grad_output, without the loss."""
+        return _gaussian_nll(input, target, var, self._full, self._eps, self._code,
+                             loss=False, grad=True, grad_output=grad_output)

@@ -32,7 +32,8 @@ One file per family of losses, each with the helpers only it uses:
 ============  ================================================================
 softmax       ``cross_entropy`` (class-index targets)
 nll           ``nll_loss`` (class-index targets, log-probability input)
-pairwise      ``margin_ranking_loss`` (several float inputs, a gradient each)
+pairwise      ``margin_ranking_loss``, ``gaussian_nll_loss`` (several float inputs,
+              a gradient each)
 binary        ``binary_cross_entropy_with_logits``, ``sigmoid_focal_loss``
 regression    ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``
 _common       argument conversion and checks, ``_reduce`` (the reductions),

@@ -259,6 +259,6 @@ __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
 
 # The pairwise family's modules (fastloss/torch/_pairwise.py).
-from ._pairwise import MarginRankingLoss  # noqa: E402
+from ._pairwise import GaussianNLLLoss, MarginRankingLoss  # noqa: E402
 
-__all__ += ["MarginRankingLoss"]
+__all__ += ["MarginRankingLoss", "GaussianNLLLoss"]

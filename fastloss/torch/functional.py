@@ -860,6 +860,6 @@ globals().update(_SPEC_FUNCTIONS)
 
 # The pairwise family (several float inputs, a gradient each): hand-written
 # in fastloss/torch/_pairwise.py.
-from ._pairwise import margin_ranking_loss  # noqa: E402
+from ._pairwise import gaussian_nll_loss, margin_ranking_loss  # noqa: E402
 
-__all__ += ["margin_ranking_loss"]
+__all__ += ["margin_ranking_loss", "gaussian_nll_loss"]
