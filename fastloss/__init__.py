@@ -8,11 +8,12 @@ so code ports by changing an import. The loss classes add ``loss_and_grad``
 
 import os as _os
 
-from . import _api
+from . import _api, _pairwise
 from . import _core as _core
 from . import reference as reference
 from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
 from ._linear_ce import LinearCrossEntropyLoss, linear_cross_entropy
+from ._pairwise import *  # noqa: F403  (losses of several inputs: fastloss/_pairwise.py)
 from ._threads import get_num_threads, set_adaptive_threads, set_num_threads, threads
 from ._version import __version__
 
@@ -29,6 +30,7 @@ __all__ = [
     "show_config",
     "reference",
     "__version__",
+    *_pairwise.__all__,
 ]
 
 

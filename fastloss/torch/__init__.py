@@ -257,3 +257,8 @@ _SPEC_MODULES = {functional._SPEC_LOSSES[func].cls:
                  for func in functional._SPEC_FUNCTIONS}
 __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
+
+# The pairwise family's modules (fastloss/torch/_pairwise.py).
+from ._pairwise import GaussianNLLLoss, MarginRankingLoss  # noqa: E402
+
+__all__ += ["MarginRankingLoss", "GaussianNLLLoss"]

@@ -857,3 +857,9 @@ _SPEC_FUNCTIONS = {func: _spec_function(loss) for func, loss in _SPEC_LOSSES.ite
                    if func in _ops.SPEC_OPS}
 __all__ += list(_SPEC_FUNCTIONS)
 globals().update(_SPEC_FUNCTIONS)
+
+# The pairwise family (several float inputs, a gradient each): hand-written
+# in fastloss/torch/_pairwise.py.
+from ._pairwise import gaussian_nll_loss, margin_ranking_loss  # noqa: E402
+
+__all__ += ["margin_ranking_loss", "gaussian_nll_loss"]

@@ -583,8 +583,10 @@ def test_import_fastloss_does_not_import_torch():
 def test_fastloss_torch_exports():
     assert set(ft.__all__) == {"CrossEntropyLoss", "NLLLoss",
                                *(loss.cls for loss in SPEC_LOSSES),
-                               "LinearCrossEntropyLoss", "functional", "empty_cache"}
+                               "LinearCrossEntropyLoss", "functional", "empty_cache",
+                               "MarginRankingLoss", "GaussianNLLLoss"}
     assert set(FT.__all__) == {"cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES),
-                               "linear_cross_entropy"}
+                               "linear_cross_entropy", "margin_ranking_loss",
+                               "gaussian_nll_loss"}
     assert ft.functional is FT
     assert fastloss.torch is ft
