@@ -12,6 +12,12 @@ from . import _api
 from . import _core as _core
 from . import reference as reference
 from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
+from ._embedding import (
+    CosineEmbeddingLoss,
+    TripletMarginLoss,
+    cosine_embedding_loss,
+    triplet_margin_loss,
+)
 from ._linear_ce import LinearCrossEntropyLoss, linear_cross_entropy
 from ._threads import get_num_threads, set_adaptive_threads, set_num_threads, threads
 from ._version import __version__
@@ -20,6 +26,10 @@ __all__ = [
     *_api.__all__,
     "linear_cross_entropy",
     "LinearCrossEntropyLoss",
+    "cosine_embedding_loss",
+    "CosineEmbeddingLoss",
+    "triplet_margin_loss",
+    "TripletMarginLoss",
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",
