@@ -257,3 +257,16 @@ _SPEC_MODULES = {functional._SPEC_LOSSES[func].cls:
                  for func in functional._SPEC_FUNCTIONS}
 __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
+
+
+class CosineEmbeddingLoss(nn.CosineEmbeddingLoss):
+    """``torch.nn.CosineEmbeddingLoss`` computed by fastloss's fused kernel (the
+    loss and both inputs' gradients from one call); see
+    :func:`fastloss.torch.functional.cosine_embedding_loss`."""
+
+    def forward(self, input1, input2, target):
+        return functional.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                                reduction=self.reduction)
+
+
+__all__ += ["CosineEmbeddingLoss"]

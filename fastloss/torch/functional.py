@@ -857,3 +857,8 @@ _SPEC_FUNCTIONS = {func: _spec_function(loss) for func, loss in _SPEC_LOSSES.ite
                    if func in _ops.SPEC_OPS}
 __all__ += list(_SPEC_FUNCTIONS)
 globals().update(_SPEC_FUNCTIONS)
+
+# The embedding losses (several differentiable inputs): fastloss/torch/_embedding.py.
+from ._embedding import cosine_embedding_loss  # noqa: E402
+
+__all__ += ["cosine_embedding_loss"]
