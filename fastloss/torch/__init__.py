@@ -269,4 +269,15 @@ class CosineEmbeddingLoss(nn.CosineEmbeddingLoss):
                                                 reduction=self.reduction)
 
 
-__all__ += ["CosineEmbeddingLoss"]
+class TripletMarginLoss(nn.TripletMarginLoss):
+    """``torch.nn.TripletMarginLoss`` computed by fastloss's fused kernel (the
+    loss and the three inputs' gradients from one call); see
+    :func:`fastloss.torch.functional.triplet_margin_loss`."""
+
+    def forward(self, anchor, positive, negative):
+        return functional.triplet_margin_loss(anchor, positive, negative, margin=self.margin,
+                                              p=self.p, eps=self.eps, swap=self.swap,
+                                              reduction=self.reduction)
+
+
+__all__ += ["CosineEmbeddingLoss", "TripletMarginLoss"]

@@ -30,7 +30,7 @@ from fastloss import _validate
 
 from ._autograd import loss_tensor, numpy_view
 
-__all__ = ["cosine_embedding_loss"]
+__all__ = ["cosine_embedding_loss", "triplet_margin_loss"]
 
 _REDUCTION_CODES = {"none": _validate.NONE, "mean": _validate.MEAN, "sum": _validate.SUM}
 
@@ -233,3 +233,107 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
 
     return _EmbeddingLoss.apply(run, 2, input1, input2)
 
+
+
+# --------------------------------------------------------------------------
+# Triplet margin loss.
+
+def _triplet_kernel(a, p, n, margin, norm, eps, swap, reduction, need_grad):
+    code = _REDUCTION_CODES[reduction]
+    arrays = (_np(a), _np(p), _np(n))
+    options = (margin, norm, eps, swap, code)
+    if need_grad:
+        return _np_embedding._triplet(*arrays, *options, grad=True)
+    return _np_embedding._triplet(*arrays, *options), (None, None, None)
+
+
+@torch.library.custom_op("fastloss::triplet_margin_loss", mutates_args=(), device_types="cpu")
+def triplet_margin_loss_op(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float,
+                           p: int, eps: float, swap: bool, reduction: str,
+                           need_grad: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    value, grads = _triplet_kernel(anchor, positive, negative, margin, p, eps, swap, reduction,
+                                   need_grad)
+    return _tensors(value, grads, need_grad, anchor)
+
+
+@triplet_margin_loss_op.register_fake
+def _(anchor, positive, negative, margin, p, eps, swap, reduction, need_grad):
+    shape = anchor.shape[:-1] if reduction == "none" else ()
+    g = anchor.shape if need_grad else (0,)
+    return (anchor.new_empty(shape), anchor.new_empty(g), anchor.new_empty(g),
+            anchor.new_empty(g))
+
+
+_register_autograd(triplet_margin_loss_op, 3, 9)
+
+
+def _norm_of(p):
+    """p as the kernels' 1 or 2, or None (PyTorch then computes)."""
+    if (type(p) is int or type(p) is float) and p in (1, 2):
+        return int(p)
+    return None
+
+
+def _triplet_args_ok(anchor, positive, negative, margin, p, eps, swap, reduction, compiling):
+    m = _real(margin)
+    if reduction not in _REDUCTION_CODES or m is None or not m > 0 or _real(eps) is None:
+        return False
+    if _norm_of(p) is None or type(swap) is not bool:
+        return False
+    return _float_inputs((anchor, positive, negative), compiling) and anchor.dim() >= 1
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    r"""Triplet margin loss (``torch.nn.functional.triplet_margin_loss``).
+
+    ``d(u, v) = ||u - v + eps||_p`` over the last axis (as
+    ``torch.pairwise_distance``); the loss is
+    ``max(margin + d(a, p) - d(a, n), 0)`` per row, with
+    ``min(d(a, n), d(p, n))`` as the negative distance for ``swap``. One
+    kernel call gives the loss and the three inputs' gradients.
+
+    Parameters
+    ----------
+    anchor, positive, negative : Tensor, shape (N, D), (D,) or (..., D)
+        The kernels run for float32 CPU tensors of one shape (PyTorch
+        broadcasts others).
+    margin : float > 0, default 1.0
+    p : float, default 2
+        The kernels have p = 1 and p = 2; PyTorch computes any other p.
+    eps : float, default 1e-6
+    swap : bool, default False
+    size_average, reduce : deprecated, as in PyTorch
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    Tensor
+        0-d for 'mean' and 'sum'; ``anchor.shape[:-1]`` for 'none'.
+    """
+    reduction = _reduction_of(reduction, size_average, reduce)
+
+    def torch_loss():
+        return _F.triplet_margin_loss(anchor, positive, negative, margin=margin, p=p, eps=eps,
+                                      swap=swap, reduction=reduction)
+
+    compiling = torch.compiler.is_compiling()
+    if not compiling and not _eager_ok():
+        return torch_loss()
+    if not _triplet_args_ok(anchor, positive, negative, margin, p, eps, swap, reduction,
+                            compiling):
+        return torch_loss()
+    m, norm, e = float(margin), _norm_of(p), float(eps)
+    if compiling:
+        need = (anchor.requires_grad or positive.requires_grad or negative.requires_grad) \
+            and torch.is_grad_enabled()
+        return triplet_margin_loss_op(anchor, positive, negative, m, norm, e, swap, reduction,
+                                      need)[0]
+
+    def run(need_grad):
+        value, grads = _triplet_kernel(anchor, positive, negative, m, norm, e, swap, reduction,
+                                       need_grad)
+        return loss_tensor(value), tuple(torch.from_numpy(g) for g in grads) \
+            if need_grad else None
+
+    return _EmbeddingLoss.apply(run, 3, anchor, positive, negative)

@@ -859,6 +859,6 @@ __all__ += list(_SPEC_FUNCTIONS)
 globals().update(_SPEC_FUNCTIONS)
 
 # The embedding losses (several differentiable inputs): fastloss/torch/_embedding.py.
-from ._embedding import cosine_embedding_loss  # noqa: E402
+from ._embedding import cosine_embedding_loss, triplet_margin_loss  # noqa: E402
 
-__all__ += ["cosine_embedding_loss"]
+__all__ += ["cosine_embedding_loss", "triplet_margin_loss"]

@@ -582,8 +582,8 @@ def test_import_fastloss_does_not_import_torch():
 
 # the embedding losses' forms (fastloss/torch/_embedding.py), tested in
 # test_torch_cosine_embedding.py and test_torch_triplet_margin.py
-EMBEDDING_CLASSES = {"CosineEmbeddingLoss"}
-EMBEDDING_FUNCS = {"cosine_embedding_loss"}
+EMBEDDING_CLASSES = {"CosineEmbeddingLoss", "TripletMarginLoss"}
+EMBEDDING_FUNCS = {"cosine_embedding_loss", "triplet_margin_loss"}
 
 
 def test_fastloss_torch_exports():
