@@ -44,10 +44,11 @@ def _run(kernel, arrays, per_sample_shape, code, scalars, loss, grad, grad_outpu
     n = x.size // d if d else int(np.prod(x.shape[:-1], dtype=np.int64))
     loss_out = np.empty(per_sample_shape, v.F32) if (loss and code == v.NONE) else None
     scale, per_sample = 1.0, None
-    grads: tuple = (None,) * sum(a.dtype == v.F32 for a in arrays)
+    n_grads = sum(a.dtype == v.F32 for a in arrays)   # one per float input
+    grads: tuple = (None,) * n_grads
     if grad:
         scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
-        grads = tuple(np.empty(x.shape, v.F32) for _ in grads)
+        grads = tuple(np.empty(x.shape, v.F32) for _ in range(n_grads))
     reduced = kernel(*arrays, n, d, *scalars, code, scale, per_sample, loss_out, *grads,
                      get_num_threads())
     value = (reduced if code != v.NONE else loss_out) if loss else None
