@@ -12,6 +12,12 @@ from . import _api, _pairwise
 from . import _core as _core
 from . import reference as reference
 from ._api import *  # noqa: F403  (the losses: functions and classes, from fastloss/_spec/)
+from ._embedding import (
+    CosineEmbeddingLoss,
+    TripletMarginLoss,
+    cosine_embedding_loss,
+    triplet_margin_loss,
+)
 from ._linear_ce import LinearCrossEntropyLoss, linear_cross_entropy
 from ._pairwise import *  # noqa: F403  (losses of several inputs: fastloss/_pairwise.py)
 from ._threads import get_num_threads, set_adaptive_threads, set_num_threads, threads
@@ -21,6 +27,10 @@ __all__ = [
     *_api.__all__,
     "linear_cross_entropy",
     "LinearCrossEntropyLoss",
+    "cosine_embedding_loss",
+    "CosineEmbeddingLoss",
+    "triplet_margin_loss",
+    "TripletMarginLoss",
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",

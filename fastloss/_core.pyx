@@ -510,3 +510,7 @@ def openmp_spec():
 def _omp_symbol_address():
     """Address of omp_get_max_threads as bound in this module (0 without OpenMP)."""
     return fl_omp_symbol_address()
+
+
+# The embedding losses (cosine_embedding_loss, triplet_margin_loss).
+include "_embedding.pxi"

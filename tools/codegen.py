@@ -316,6 +316,17 @@ def gaussian_nll_loss(x: _F, t: _F, var: _F, a: int, b: int, c: int, var_scalar:
                       full: bool, eps: float, grad_var_out: _F | None, reduction: int,
                       grad_scale: float, grad_per_sample: _F | None, loss_out: _F | None,
                       grad_out: _F | None, n_threads: int) -> float | None: ...
+def cosine_embedding_loss(x1: _F, x2: _F, target: NDArray[np.int8], n: int, d: int,
+                          margin: float, reduction: int, grad_scale: float,
+                          grad_per_sample: _F | None, loss_out: _F | None,
+                          grad_out: _F | None, grad2_out: _F | None,
+                          n_threads: int) -> float | None: ...
+def triplet_margin_loss(anchor: _F, positive: _F, negative: _F, n: int, d: int,
+                        margin: float, p: int, eps: float, swap: bool, reduction: int,
+                        grad_scale: float, grad_per_sample: _F | None,
+                        loss_out: _F | None, grad_out: _F | None,
+                        grad_positive_out: _F | None, grad_negative_out: _F | None,
+                        n_threads: int) -> float | None: ...
 """
 
 

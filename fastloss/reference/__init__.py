@@ -34,6 +34,8 @@ softmax       ``cross_entropy`` (class-index targets)
 nll           ``nll_loss`` (class-index targets, log-probability input)
 pairwise      ``margin_ranking_loss``, ``gaussian_nll_loss`` (several float inputs,
               a gradient each)
+embedding     ``cosine_embedding_loss``, ``triplet_margin_loss`` (several
+              differentiable inputs: ``<loss>_grad`` returns a tuple)
 binary        ``binary_cross_entropy_with_logits``, ``sigmoid_focal_loss``
 regression    ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``
 _common       argument conversion and checks, ``_reduce`` (the reductions),
@@ -66,9 +68,10 @@ propagate the way the formulas make them propagate (a NaN logit gives a NaN
 loss and NaN gradients for its row), which is also what PyTorch does.
 """
 
-from . import binary, nll, pairwise, regression, softmax
+from . import binary, embedding, nll, pairwise, regression, softmax
 from ._common import REDUCTIONS as REDUCTIONS  # re-exported: the reduction names
 from .binary import *  # noqa: F403  (each family's __all__ is its public names)
+from .embedding import *  # noqa: F403
 from .nll import *  # noqa: F403
 from .pairwise import *  # noqa: F403
 from .regression import *  # noqa: F403
@@ -80,3 +83,4 @@ __all__ += binary.__all__
 __all__ += regression.__all__
 __all__ += nll.__all__
 __all__ += pairwise.__all__
+__all__ += embedding.__all__

@@ -262,3 +262,26 @@ globals().update(_SPEC_MODULES)
 from ._pairwise import GaussianNLLLoss, MarginRankingLoss  # noqa: E402
 
 __all__ += ["MarginRankingLoss", "GaussianNLLLoss"]
+
+class CosineEmbeddingLoss(nn.CosineEmbeddingLoss):
+    """``torch.nn.CosineEmbeddingLoss`` computed by fastloss's fused kernel (the
+    loss and both inputs' gradients from one call); see
+    :func:`fastloss.torch.functional.cosine_embedding_loss`."""
+
+    def forward(self, input1, input2, target):
+        return functional.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                                reduction=self.reduction)
+
+
+class TripletMarginLoss(nn.TripletMarginLoss):
+    """``torch.nn.TripletMarginLoss`` computed by fastloss's fused kernel (the
+    loss and the three inputs' gradients from one call); see
+    :func:`fastloss.torch.functional.triplet_margin_loss`."""
+
+    def forward(self, anchor, positive, negative):
+        return functional.triplet_margin_loss(anchor, positive, negative, margin=self.margin,
+                                              p=self.p, eps=self.eps, swap=self.swap,
+                                              reduction=self.reduction)
+
+
+__all__ += ["CosineEmbeddingLoss", "TripletMarginLoss"]

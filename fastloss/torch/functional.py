@@ -863,3 +863,8 @@ globals().update(_SPEC_FUNCTIONS)
 from ._pairwise import gaussian_nll_loss, margin_ranking_loss  # noqa: E402
 
 __all__ += ["margin_ranking_loss", "gaussian_nll_loss"]
+
+# The embedding losses (several differentiable inputs): fastloss/torch/_embedding.py.
+from ._embedding import cosine_embedding_loss, triplet_margin_loss  # noqa: E402
+
+__all__ += ["cosine_embedding_loss", "triplet_margin_loss"]

@@ -580,13 +580,19 @@ def test_import_fastloss_does_not_import_torch():
     assert proc.stdout.strip() == "False"
 
 
+# the embedding losses' forms (fastloss/torch/_embedding.py), tested in
+# test_torch_cosine_embedding.py and test_torch_triplet_margin.py
+EMBEDDING_CLASSES = {"CosineEmbeddingLoss", "TripletMarginLoss"}
+EMBEDDING_FUNCS = {"cosine_embedding_loss", "triplet_margin_loss"}
+
+
 def test_fastloss_torch_exports():
     assert set(ft.__all__) == {"CrossEntropyLoss", "NLLLoss",
                                *(loss.cls for loss in SPEC_LOSSES),
                                "LinearCrossEntropyLoss", "functional", "empty_cache",
-                               "MarginRankingLoss", "GaussianNLLLoss"}
+                               "MarginRankingLoss", "GaussianNLLLoss", *EMBEDDING_CLASSES}
     assert set(FT.__all__) == {"cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES),
                                "linear_cross_entropy", "margin_ranking_loss",
-                               "gaussian_nll_loss"}
+                               "gaussian_nll_loss", *EMBEDDING_FUNCS}
     assert ft.functional is FT
     assert fastloss.torch is ft

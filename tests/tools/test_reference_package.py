@@ -11,9 +11,9 @@ import re
 import pytest
 
 from fastloss import reference
-from fastloss.reference import _docs, binary, nll, pairwise, regression, softmax
+from fastloss.reference import _docs, binary, embedding, nll, pairwise, regression, softmax
 
-FAMILIES = (softmax, binary, regression, nll, pairwise)
+FAMILIES = (softmax, binary, regression, nll, pairwise, embedding)
 PUBLIC = [getattr(reference, name) for name in reference.__all__]
 
 

@@ -1,0 +1,308 @@
+/*
+ * embedding/embedding.c -- cosine_embedding_loss and triplet_margin_loss over
+ * rows of embeddings (compiled once; formulas in embedding/embedding.h).
+ *
+ * Per row the kernel makes one pass over the row's d elements of each input
+ * for the dot products / norms (double, four fixed lanes: element j goes to
+ * lane j % 4, then (l0 + l1) + (l2 + l3)), computes the row's loss and a few
+ * per-row coefficients in double, then, when gradients are wanted, one pass
+ * writing every gradient row (each element a double combination of the
+ * inputs, rounded once to float32). Blocks are fixed ranges of whole rows,
+ * about FL_BLOCK_ELEMS elements of one input each (at least one row), so the
+ * blocks depend on the shape alone; their partial loss sums are added in
+ * block order by fl_run_blocks: bitwise the same for any thread count.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "embedding/embedding.h"
+#include "fl_blocks.h"
+
+/* clamp_min(v, 0) that keeps NaN (PyTorch's clamp propagates it) */
+static inline double emb_relu(double v)
+{
+    return v > 0.0 ? v : (v == v ? 0.0 : v);
+}
+
+/* sign(v), NaN for NaN */
+static inline double emb_sign(double v)
+{
+    return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : (v == v ? 0.0 : v));
+}
+
+static inline double emb_lanes(const double l[4])
+{
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+/* Rows per block: about FL_BLOCK_ELEMS elements, at least one row. */
+static int64_t emb_rows_per_block(int64_t d)
+{
+    return d > 0 && d < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / d : (d == 0 ? FL_BLOCK_ELEMS : 1);
+}
+
+typedef struct {
+    int64_t n, d, rows_per_block;
+    double scale;                  /* grad_scale, / n for MEAN */
+    const float *grad_per_sample;  /* (n,) or NULL */
+    float *loss_out;               /* (n,) or NULL */
+    float *grad_out[3];            /* (n, d) each, or NULL */
+    int want_sum;
+} emb_common;
+
+static void emb_common_init(emb_common *c, int64_t n, int64_t d, const fl_outputs *out)
+{
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    c->d = d;
+    c->rows_per_block = emb_rows_per_block(d);
+    c->scale = out->reduction == FL_REDUCTION_MEAN ? (double)out->grad_scale / (double)n
+                                                   : (double)out->grad_scale;
+    c->grad_per_sample = out->grad_per_sample;
+    c->loss_out = out->loss_out;
+    c->grad_out[0] = out->grad_out;
+    c->want_sum = out->loss_reduced != NULL;
+}
+
+static inline double emb_row_scale(const emb_common *c, int64_t i)
+{
+    return c->grad_per_sample ? c->scale * (double)c->grad_per_sample[i] : c->scale;
+}
+
+/* ---------------------------------------------------------------- cosine */
+
+typedef struct {
+    emb_common c;
+    const float *x1, *x2;
+    const int8_t *target;
+    double margin;
+} cos_ctx;
+
+static double cos_block(const void *vctx, int64_t block, int64_t *bad)
+{
+    (void)bad;
+    const cos_ctx *ctx = (const cos_ctx *)vctx;
+    const int64_t d = ctx->c.d;
+    const int64_t r0 = block * ctx->c.rows_per_block;
+    const int64_t r1 = r0 + ctx->c.rows_per_block < ctx->c.n ? r0 + ctx->c.rows_per_block
+                                                             : ctx->c.n;
+    double acc = 0.0;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *a = ctx->x1 + i * d, *b = ctx->x2 + i * d;
+        double dot[4] = {0.0, 0.0, 0.0, 0.0}, aa[4] = {0.0, 0.0, 0.0, 0.0};
+        double bb[4] = {0.0, 0.0, 0.0, 0.0};
+        int64_t j = 0;
+        for (; j + 4 <= d; j += 4) {
+            for (int k = 0; k < 4; k++) {
+                const double u = (double)a[j + k], v = (double)b[j + k];
+                dot[k] += u * v;
+                aa[k] += u * u;
+                bb[k] += v * v;
+            }
+        }
+        for (int k = 0; j < d; j++, k++) {
+            const double u = (double)a[j], v = (double)b[j];
+            dot[k] += u * v;
+            aa[k] += u * u;
+            bb[k] += v * v;
+        }
+        const double m1 = emb_lanes(aa) + FL_COSINE_EMBEDDING_EPS;
+        const double m2 = emb_lanes(bb) + FL_COSINE_EMBEDDING_EPS;
+        const double den = sqrt(m1 * m2);
+        const double cs = emb_lanes(dot) / den;
+        const int y = ctx->target[i];
+        double loss = 0.0, g = 0.0;
+        if (y == 1) {
+            loss = 1.0 - cs;
+            g = -1.0;
+        } else if (y == -1) {
+            const double v = cs - ctx->margin;
+            loss = emb_relu(v);
+            g = v >= 0.0 ? 1.0 : 0.0;
+        }
+        if (ctx->c.loss_out)
+            ctx->c.loss_out[i] = (float)loss;
+        acc += loss;
+        float *g1 = ctx->c.grad_out[0], *g2 = ctx->c.grad_out[1];
+        if (g1) {
+            const double gc = g * emb_row_scale(&ctx->c, i);
+            const double k12 = gc / den, k1 = -gc * cs / m1, k2 = -gc * cs / m2;
+            g1 += i * d;
+            g2 += i * d;
+            for (int64_t e = 0; e < d; e++) {
+                const double u = (double)a[e], v = (double)b[e];
+                g1[e] = (float)(k12 * v + k1 * u);
+                g2[e] = (float)(k12 * u + k2 * v);
+            }
+        }
+    }
+    return ctx->c.want_sum ? acc : 0.0;
+}
+
+int fl_cosine_embedding_loss_f32(const float *x1, const float *x2, const int8_t *target,
+                                 int64_t n, int64_t d,
+                                 const fl_cosine_embedding_options *opts,
+                                 const fl_outputs *out, float *grad2_out, int n_threads)
+{
+    cos_ctx ctx;
+    emb_common_init(&ctx.c, n, d, out);
+    ctx.c.grad_out[1] = grad2_out;
+    ctx.x1 = x1;
+    ctx.x2 = x2;
+    ctx.target = target;
+    ctx.margin = (double)opts->margin;
+    const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
+    double total = 0.0;
+    int64_t bad = -1;
+    const int status = fl_run_blocks(cos_block, &ctx, nblocks, n * d * 2, n_threads, &total,
+                                     &bad);
+    if (status != FL_OK)
+        return status;
+    if (out->loss_reduced)
+        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
+    return FL_OK;
+}
+
+/* --------------------------------------------------------------- triplet */
+
+typedef struct {
+    emb_common c;
+    const float *a, *p, *n;
+    double margin, eps;
+    int norm, swap;
+} tri_ctx;
+
+/* dist(u, v) = ||u - v + eps||_norm over d elements, four fixed lanes */
+static double tri_dist(const float *u, const float *v, int64_t d, double eps, int norm)
+{
+    double l[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t j = 0;
+    if (norm == 2) {
+        for (; j + 4 <= d; j += 4)
+            for (int k = 0; k < 4; k++) {
+                const double t = ((double)u[j + k] - (double)v[j + k]) + eps;
+                l[k] += t * t;
+            }
+        for (int k = 0; j < d; j++, k++) {
+            const double t = ((double)u[j] - (double)v[j]) + eps;
+            l[k] += t * t;
+        }
+        return sqrt(emb_lanes(l));
+    }
+    for (; j + 4 <= d; j += 4)
+        for (int k = 0; k < 4; k++)
+            l[k] += fabs(((double)u[j + k] - (double)v[j + k]) + eps);
+    for (int k = 0; j < d; j++, k++)
+        l[k] += fabs(((double)u[j] - (double)v[j]) + eps);
+    return emb_lanes(l);
+}
+
+/* the gradient coefficient of one distance: g / dist (0 at dist 0) for the
+ * 2-norm, g for the 1-norm (times sign(v) per element) */
+static inline double tri_coef(double g, double dist, int norm)
+{
+    if (norm == 1)
+        return g;
+    return dist == 0.0 ? 0.0 : g / dist;
+}
+
+static inline double tri_dir(double v, int norm)
+{
+    return norm == 1 ? emb_sign(v) : v;
+}
+
+static double tri_block(const void *vctx, int64_t block, int64_t *bad)
+{
+    (void)bad;
+    const tri_ctx *ctx = (const tri_ctx *)vctx;
+    const int64_t d = ctx->c.d;
+    const int norm = ctx->norm;
+    const double eps = ctx->eps;
+    const int64_t r0 = block * ctx->c.rows_per_block;
+    const int64_t r1 = r0 + ctx->c.rows_per_block < ctx->c.n ? r0 + ctx->c.rows_per_block
+                                                             : ctx->c.n;
+    double acc = 0.0;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *a = ctx->a + i * d, *p = ctx->p + i * d, *q = ctx->n + i * d;
+        const double dap = tri_dist(a, p, d, eps, norm);
+        const double dan = tri_dist(a, q, d, eps, norm);
+        double dneg = dan, wa = 1.0, wp = 0.0;
+        if (ctx->swap) {
+            const double dpn = tri_dist(p, q, d, eps, norm);
+            if (dan < dpn) {
+                wa = 1.0, wp = 0.0;
+            } else if (dpn < dan) {
+                dneg = dpn, wa = 0.0, wp = 1.0;
+            } else {   /* the tie, or a NaN: torch.minimum propagates NaN */
+                dneg = dan == dpn ? dan : NAN;
+                wa = 0.5, wp = 0.5;
+            }
+            if (ctx->c.grad_out[0])
+                wp = tri_coef(wp, dpn, norm);
+        }
+        const double l = ctx->margin + dap - dneg;
+        const double loss = emb_relu(l);
+        if (ctx->c.loss_out)
+            ctx->c.loss_out[i] = (float)loss;
+        acc += loss;
+        if (!ctx->c.grad_out[0])
+            continue;
+        const double g = l >= 0.0 ? emb_row_scale(&ctx->c, i) : 0.0;
+        const double cap = tri_coef(g, dap, norm);
+        const double can = tri_coef(g * wa, dan, norm);
+        const double cpn = g * wp;   /* wp already divided by dist(p, n) for the 2-norm */
+        float *ga = ctx->c.grad_out[0] + i * d, *gp = ctx->c.grad_out[1] + i * d;
+        float *gn = ctx->c.grad_out[2] + i * d;
+        if (ctx->swap) {
+            for (int64_t e = 0; e < d; e++) {
+                const double ua = (double)a[e], up = (double)p[e], un = (double)q[e];
+                const double vap = tri_dir((ua - up) + eps, norm);
+                const double van = tri_dir((ua - un) + eps, norm);
+                const double vpn = tri_dir((up - un) + eps, norm);
+                ga[e] = (float)(cap * vap - can * van);
+                gp[e] = (float)(-(cap * vap) - cpn * vpn);
+                gn[e] = (float)(can * van + cpn * vpn);
+            }
+        } else {
+            for (int64_t e = 0; e < d; e++) {
+                const double ua = (double)a[e];
+                const double vap = tri_dir((ua - (double)p[e]) + eps, norm);
+                const double van = tri_dir((ua - (double)q[e]) + eps, norm);
+                ga[e] = (float)(cap * vap - can * van);
+                gp[e] = (float)(-(cap * vap));
+                gn[e] = (float)(can * van);
+            }
+        }
+    }
+    return ctx->c.want_sum ? acc : 0.0;
+}
+
+int fl_triplet_margin_loss_f32(const float *anchor, const float *positive,
+                               const float *negative, int64_t n, int64_t d,
+                               const fl_triplet_margin_options *opts, const fl_outputs *out,
+                               float *grad_positive_out, float *grad_negative_out,
+                               int n_threads)
+{
+    tri_ctx ctx;
+    emb_common_init(&ctx.c, n, d, out);
+    ctx.c.grad_out[1] = grad_positive_out;
+    ctx.c.grad_out[2] = grad_negative_out;
+    ctx.a = anchor;
+    ctx.p = positive;
+    ctx.n = negative;
+    ctx.margin = (double)opts->margin;
+    ctx.eps = (double)opts->eps;
+    ctx.norm = opts->p == 1 ? 1 : 2;
+    ctx.swap = opts->swap != 0;
+    const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
+    double total = 0.0;
+    int64_t bad = -1;
+    const int status = fl_run_blocks(tri_block, &ctx, nblocks, n * d * 3, n_threads, &total,
+                                     &bad);
+    if (status != FL_OK)
+        return status;
+    if (out->loss_reduced)
+        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
+    return FL_OK;
+}
