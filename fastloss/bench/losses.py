@@ -55,6 +55,7 @@ class LossSpec:
     options: tuple = ()   # (name, value) pairs given to the fastloss class, the torch
                           # function and the reference (PyTorch's defaults otherwise)
     headline: bool = True  # in a run without --losses (the others: --losses all)
+    out: bool = True      # its class takes out= (the losses of several inputs do not yet)
 
     @property
     def arrays(self):
@@ -109,6 +110,7 @@ def _spec(name, cls, reference, torch_function, call, floor, ndim, full, quick, 
 
 _ELEMENTS, _ELEMENTS_QUICK = ((2**22,),), ((2**10,),)
 _ROWS, _ROWS_QUICK = ((4096, 1000),), ((64, 10),)
+_EMBEDDINGS, _EMBEDDINGS_QUICK = ((16384, 256),), ((64, 16),)
 
 SPECS = {spec.name: spec for spec in (
     LossSpec("cross_entropy", ("ce",), "CrossEntropyLoss",
@@ -146,6 +148,21 @@ SPECS = {spec.name: spec for spec in (
           ("hinge_embedding_loss", "hinge_embedding_loss_grad"), "hinge_embedding_loss",
           (("normal", True), ("sign", False)), "add", 1, _ELEMENTS, _ELEMENTS_QUICK,
           aliases=("hinge_embedding",)),
+    _spec("margin_ranking_loss", "MarginRankingLoss",
+          ("margin_ranking_loss", "margin_ranking_loss_grad"), "margin_ranking_loss",
+          (("normal", True), ("normal", True), ("sign", False)), "copy", 1, _ELEMENTS,
+          _ELEMENTS_QUICK, aliases=("margin_ranking",), out=False),
+    _spec("gaussian_nll_loss", "GaussianNLLLoss", ("gaussian_nll_loss", "gaussian_nll_loss_grad"),
+          "gaussian_nll_loss", (("normal", True), ("normal", False), ("positive", True)),
+          "copy", 1, _ELEMENTS, _ELEMENTS_QUICK, aliases=("gaussian_nll",), out=False),
+    _spec("cosine_embedding_loss", "CosineEmbeddingLoss",
+          ("cosine_embedding_loss", "cosine_embedding_loss_grad"), "cosine_embedding_loss",
+          (("normal", True), ("normal", True), ("sign_rows", False)), "copy", 2, _EMBEDDINGS,
+          _EMBEDDINGS_QUICK, aliases=("cosine_embedding",), out=False),
+    _spec("triplet_margin_loss", "TripletMarginLoss",
+          ("triplet_margin_loss", "triplet_margin_loss_grad"), "triplet_margin_loss",
+          (("normal", True), ("normal", True), ("normal", True)), "copy", 2, _EMBEDDINGS,
+          _EMBEDDINGS_QUICK, aliases=("triplet_margin",), out=False),
 )}
 
 LOSSES = tuple(SPECS)

@@ -78,8 +78,13 @@ typedef struct {
  * column chunk) and the blocks' sums in block order. The shape alone decides
  * the blocks: bitwise the same results for any n_threads, and for any choice
  * of outputs. (A var broadcast over one long slab, a == 1 and c == 1, is thus
- * one block: it runs on one thread.) With a scalar var the blocks are
- * FL_BLOCK_ELEMS elements and grad_var_out must be NULL.
+ * one block: it runs on one thread.) With b == 1 (var of the input's shape)
+ * or a scalar var, and eps >= FLT_MIN, every column is one element: the
+ * blocks are FL_BLOCK_ELEMS elements, each summed as the elementwise losses
+ * are (float vector lanes per FL_SUM_CHUNK elements, then double), one
+ * vectorised loop per common output combination, log(v) from fl_math.h's
+ * fl_log_pos (2 ulp; logf is a scalar call). With a scalar var
+ * grad_var_out must be NULL.
  *
  *   x, t         IN   (a, b, c) float32
  *   var          IN   (a, c) float32, or (1,) with var_scalar

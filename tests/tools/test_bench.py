@@ -350,21 +350,32 @@ def test_workload_targets():
     assert bce.buf.shape == bce.x.shape
 
 
+def _as_list(grads):
+    return list(grads) if isinstance(grads, (list, tuple)) else [grads]
+
+
 @pytest.mark.parametrize("loss", bench.LOSSES)
 def test_fastloss_and_reference_runners_agree(loss):
-    w = bench.Workload(loss, (33, 5) if bench.SPECS[loss].ndim == 2 else (200,))
+    spec = bench.SPECS[loss]
+    w = bench.Workload(loss, (33, 5) if spec.ndim == 2 else (200,))
     isa = bench.available_isas()[0]
     fast = bench.make_runner("fastloss", w, "fused", 1, isa)
     with fast.context():
         assert fastloss.isa() == isa
-        value, grad = fast.fn()
-    assert grad is w.buf
-    ref_value, ref_grad = bench.make_runner("reference", w, "fused", 1).fn()
+        value, grads = fast.fn()
+    ref_value, ref_grads = bench.make_runner("reference", w, "fused", 1).fn()
     assert_allclose(value, ref_value, rtol=1e-5)
-    assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-7)
+    assert len(_as_list(grads)) == spec.n_grads
+    for got, want in zip(_as_list(grads), _as_list(ref_grads), strict=True):
+        assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+    if not spec.out:  # its class allocates: no out= runner
+        with pytest.raises(bench.Unavailable, match="has no out="):
+            bench.make_runner("fastloss_alloc", w, "backward", 1)
+        return
+    assert grads is w.buf
     alloc = bench.make_runner("fastloss_alloc", w, "backward", 1).fn()
     assert alloc is not w.buf
-    assert_allclose(alloc, ref_grad, rtol=1e-4, atol=1e-7)
+    assert_allclose(alloc, ref_grads, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize(("provider", "shape", "threads", "modes"), [
@@ -396,10 +407,6 @@ def test_torch_runners_compute_the_loss(provider, shape, threads, modes):
         else:
             assert_allclose(float(got[0]), ref_value, rtol=1e-5)
             assert_allclose(got[1].numpy(), ref_grad, rtol=1e-4, atol=1e-7)
-
-
-def _as_list(grads):
-    return list(grads) if isinstance(grads, (list, tuple)) else [grads]
 
 
 @pytest.mark.parametrize("loss", [n for n in bench.LOSSES if n not in bench.DEFAULT_LOSSES])
