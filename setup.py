@@ -56,7 +56,7 @@ ISA_SOURCES = [
 ]
 # Compiled once, with the baseline flags: entry points, threads, dispatch.
 ONCE_SOURCES = ["src/runtime.c", "src/cross_entropy/entry.c", "src/elementwise/driver.c",
-                "src/nll/nll.c"]
+                "src/nll/nll.c", "src/rows/rows.c"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing",
               "-ffp-contract=off"]
 # name -> extra flags; baseline has none. Only on x86-64.

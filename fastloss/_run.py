@@ -147,3 +147,25 @@ def nll_loss(input, target, weight, ignore_index, code, *, loss=True, grad=False
                     x, t, n, c, d, ignore_index, w)
     except _core.TargetError as exc:
         raise _target_error(exc, shape) from None
+
+
+def multilabel_soft_margin_loss(input, target, weight, code, *, loss=True, grad=False,
+                                grad_output=1.0, out=None):
+    """The multilabel soft margin loss over the rows of input (the classes on
+    the last axis); the target has the input's shape."""
+    x = v.as_f32(input, "input")
+    if x.ndim == 0:
+        raise ValueError("input must have the classes on its last axis, (N, C) or (C,); "
+                         "got a scalar")
+    y = v.as_f32(target, "target")
+    v.same_shape(x, y, "input", "target")
+    c = x.shape[-1]
+    shape = x.shape[:-1]
+    n = int(np.prod(shape, dtype=np.int64))
+    w, period = v.periodic_weight(weight, x.shape, "weight")
+    if w is not None and period % c:   # a scalar weight: one per class for the C
+        w, period = np.full(c, w[0], v.F32), c
+    reads = (("target", y), ("weight", w))
+    return call(_core.multilabel_soft_margin_loss, x, loss, grad, grad_output, out, reads, code,
+                shape, x, y, n, c, w, period)
+

@@ -32,6 +32,7 @@ One file per family of losses, each with the helpers only it uses:
 ============  ================================================================
 softmax       ``cross_entropy`` (class-index targets)
 nll           ``nll_loss`` (class-index targets, log-probability input)
+rows          ``multilabel_soft_margin_loss`` (one loss per row)
 binary        ``binary_cross_entropy_with_logits``, ``sigmoid_focal_loss``
 regression    ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``
 _common       argument conversion and checks, ``_reduce`` (the reductions),
@@ -64,11 +65,12 @@ propagate the way the formulas make them propagate (a NaN logit gives a NaN
 loss and NaN gradients for its row), which is also what PyTorch does.
 """
 
-from . import binary, nll, regression, softmax
+from . import binary, nll, regression, rows, softmax
 from ._common import REDUCTIONS as REDUCTIONS  # re-exported: the reduction names
 from .binary import *  # noqa: F403  (each family's __all__ is its public names)
 from .nll import *  # noqa: F403
 from .regression import *  # noqa: F403
+from .rows import *  # noqa: F403
 from .softmax import *  # noqa: F403
 
 __all__ = []
@@ -76,3 +78,4 @@ __all__ += softmax.__all__
 __all__ += binary.__all__
 __all__ += regression.__all__
 __all__ += nll.__all__
+__all__ += rows.__all__

@@ -257,3 +257,8 @@ _SPEC_MODULES = {functional._SPEC_LOSSES[func].cls:
                  for func in functional._SPEC_FUNCTIONS}
 __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
+
+# The row losses' modules (fastloss/torch/_rows.py).
+from ._rows import MultiLabelSoftMarginLoss  # noqa: E402
+
+__all__ += ["MultiLabelSoftMarginLoss"]

@@ -857,3 +857,10 @@ _SPEC_FUNCTIONS = {func: _spec_function(loss) for func, loss in _SPEC_LOSSES.ite
                    if func in _ops.SPEC_OPS}
 __all__ += list(_SPEC_FUNCTIONS)
 globals().update(_SPEC_FUNCTIONS)
+
+
+# The row losses (fastloss/torch/_rows.py: their functional forms, custom
+# operators and modules).
+from ._rows import multilabel_soft_margin_loss  # noqa: E402
+
+__all__ += ["multilabel_soft_margin_loss"]

@@ -581,10 +581,12 @@ def test_import_fastloss_does_not_import_torch():
 
 
 def test_fastloss_torch_exports():
+    rows = [loss for loss in _spec.LOSSES if loss.family == _spec.ROWS]   # fastloss/torch/_rows.py
     assert set(ft.__all__) == {"CrossEntropyLoss", "NLLLoss",
                                *(loss.cls for loss in SPEC_LOSSES),
+                               *(loss.cls for loss in rows),
                                "LinearCrossEntropyLoss", "functional", "empty_cache"}
     assert set(FT.__all__) == {"cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES),
-                               "linear_cross_entropy"}
+                               *(loss.func for loss in rows), "linear_cross_entropy"}
     assert ft.functional is FT
     assert fastloss.torch is ft

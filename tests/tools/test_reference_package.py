@@ -11,9 +11,9 @@ import re
 import pytest
 
 from fastloss import reference
-from fastloss.reference import _docs, binary, nll, regression, softmax
+from fastloss.reference import _docs, binary, nll, regression, rows, softmax
 
-FAMILIES = (softmax, binary, regression, nll)
+FAMILIES = (softmax, binary, regression, nll, rows)
 PUBLIC = [getattr(reference, name) for name in reference.__all__]
 
 
