@@ -32,7 +32,7 @@ One file per family of losses, each with the helpers only it uses:
 ============  ================================================================
 softmax       ``cross_entropy`` (class-index targets)
 nll           ``nll_loss`` (class-index targets, log-probability input)
-rows          ``multilabel_soft_margin_loss`` (one loss per row)
+rows          ``multilabel_soft_margin_loss``, ``multi_margin_loss`` (one loss per row)
 binary        ``binary_cross_entropy_with_logits``, ``sigmoid_focal_loss``
 regression    ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``
 _common       argument conversion and checks, ``_reduce`` (the reductions),

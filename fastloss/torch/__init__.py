@@ -259,6 +259,6 @@ __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
 
 # The row losses' modules (fastloss/torch/_rows.py).
-from ._rows import MultiLabelSoftMarginLoss  # noqa: E402
+from ._rows import MultiLabelSoftMarginLoss, MultiMarginLoss  # noqa: E402
 
-__all__ += ["MultiLabelSoftMarginLoss"]
+__all__ += ["MultiLabelSoftMarginLoss", "MultiMarginLoss"]

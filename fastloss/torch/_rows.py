@@ -1,6 +1,7 @@
-"""fastloss.torch's row losses: ``multilabel_soft_margin_loss`` (functional
-form), its ``fastloss::`` custom operator for torch.compile, and the module
-``MultiLabelSoftMarginLoss`` subclassing torch.nn's.
+"""fastloss.torch's row losses: ``multilabel_soft_margin_loss`` and
+``multi_margin_loss`` (functional forms), their ``fastloss::`` custom
+operators for torch.compile, and the modules ``MultiLabelSoftMarginLoss``
+and ``MultiMarginLoss`` subclassing torch.nn's.
 
 The rules are those of fastloss/torch/functional.py's notes: the fused
 kernel for float32 CPU tensors (half ones under CPU autocast) with a
@@ -11,8 +12,9 @@ shape or dtype than the input's (PyTorch broadcasts and promotes), a
 weight that does not broadcast to the input (PyTorch may broadcast the
 loss to it), a multilabel input of more than two dimensions with
 reduction='none' in eager mode (the saved gradient's per-row broadcast
-along the last axis goes through the custom operator's formula only). The
-functional forms are re-exported by
+along the last axis goes through the custom operator's formula only), and
+for multi_margin_loss a target that is not int64 (PyTorch raises), p not
+1 or 2, and a 0-d input. The functional forms are re-exported by
 fastloss/torch/functional.py and the modules by fastloss/torch/__init__.py.
 """
 
@@ -30,10 +32,12 @@ from . import _autograd, _kernels
 from ._autograd import numpy_view
 from ._ops import _arr, _fake, _run
 
-__all__ = ["multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss"]
+__all__ = ["multilabel_soft_margin_loss", "multi_margin_loss", "MultiLabelSoftMarginLoss",
+           "MultiMarginLoss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+_F32_MAX = 3.4028234663852886e38
 
 
 # --------------------------------------------------------------------------
@@ -47,6 +51,14 @@ def _multilabel_kernel(x, y, weight, reduction, grad=None):
         crit = fastloss.MultiLabelSoftMarginLoss(weight=weight, reduction=reduction)
     return _kernels._call(crit, x, y, grad)
 
+
+def _multi_margin_kernel(x, target, p, margin, weight, reduction, grad=None):
+    if weight is None:
+        crit = _kernels._cached(("multi_margin_loss", p, margin, reduction), lambda: (
+            fastloss.MultiMarginLoss(p=p, margin=margin, reduction=reduction)))
+    else:
+        crit = fastloss.MultiMarginLoss(p=p, margin=margin, weight=weight, reduction=reduction)
+    return _kernels._call(crit, x, target, grad)
 
 
 # --------------------------------------------------------------------------
@@ -109,6 +121,34 @@ def _multilabel_args(input, target, weight, reduction, compiling):
     return x, y, w
 
 
+def _multi_margin_args(input, target, p, margin, weight, reduction, compiling):
+    """(x, target, p, margin, weight) for the kernel, or None."""
+    if reduction not in _REDUCTIONS or not (_cpu(input, compiling) and _cpu(target, compiling)):
+        return None
+    if type(p) is not int or p not in (1, 2) or target.dtype is not torch.int64:
+        return None
+    if type(margin) is not float and type(margin) is not int:
+        return None
+    margin = float(margin)
+    if not abs(margin) <= _F32_MAX:
+        return None
+    x = _f32(input)
+    if x is None or x.dim() not in (1, 2) or x.shape[-1] == 0:
+        return None
+    if x.dim() == 2:
+        if target.shape != (x.shape[0],):
+            return None
+    elif target.dim() > 1 or target.numel() != 1:
+        return None
+    if weight is not None:
+        if not _cpu(weight, compiling) or weight.requires_grad or weight.shape != x.shape[-1:]:
+            return None
+        weight = _f32(weight)
+        if weight is None:
+            return None
+    return x, target, p, margin, weight
+
+
 # --------------------------------------------------------------------------
 # Custom operators for torch.compile.
 
@@ -150,6 +190,24 @@ def _(input, target, weight, reduction, need_grad):
 
 
 _register_autograd(multilabel_soft_margin_loss_op, 5, 3)
+
+
+@torch.library.custom_op("fastloss::multi_margin_loss", mutates_args=(), device_types="cpu")
+def multi_margin_loss_op(input: Tensor, target: Tensor, p: int, margin: float,
+                         weight: Optional[Tensor], reduction: str,
+                         need_grad: bool) -> Tuple[Tensor, Tensor]:  # noqa: UP006
+    t, w = numpy_view(target.contiguous()), _arr(weight)
+    return _run(input, need_grad, lambda x, g: _multi_margin_kernel(
+        x, t, p, margin, w, reduction, g))
+
+
+@multi_margin_loss_op.register_fake
+def _(input, target, p, margin, weight, reduction, need_grad):
+    shape = tuple(target.shape) if input.dim() < 2 else (input.shape[0],)
+    return _fake(input, need_grad, shape if reduction == "none" else ())
+
+
+_register_autograd(multi_margin_loss_op, 7, 5)
 
 
 # --------------------------------------------------------------------------
@@ -212,6 +270,63 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
                                 bool(overwrite_input))
 
 
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean", *, overwrite_input=False):
+    r"""Multi-class margin loss (``torch.nn.functional.multi_margin_loss``).
+
+    .. math::
+
+        \ell_n = \frac{w_{y_n}}{C} \sum_{i \ne y_n}
+                 \max(0, \mathrm{margin} - x_{n,y_n} + x_{n,i})^p
+
+    (p 1 or 2, the weight outside the power, as PyTorch computes it); 'mean'
+    divides by the number of rows. One kernel pass computes the loss and
+    d(loss)/d(input).
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C) or (C,)
+        Scores; the fused kernel runs for float32 CPU tensors.
+    target : Tensor of int64, shape (N,), () or (1,)
+    p : int, default 1
+    margin : float, default 1.0
+    weight : Tensor of shape (C,), optional
+    size_average, reduce : deprecated, as in PyTorch
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    overwrite_input : bool, keyword-only, default False
+
+    Returns
+    -------
+    Tensor
+        0-d for 'mean' and 'sum'; the target's shape for 'none'.
+    """
+    reduction = _legacy(reduction, size_average, reduce)
+
+    def torch_loss(inp):
+        return _F.multi_margin_loss(inp, target, p, margin, weight, reduction=reduction)
+
+    if torch.compiler.is_compiling():
+        args = _multi_margin_args(input, target, p, margin, weight, reduction, True)
+        if args is None:
+            return torch_loss(input)
+        x, t, p, margin, w = args
+        need_grad = x.requires_grad and torch.is_grad_enabled()
+        return multi_margin_loss_op(x, t, p, margin, w, reduction, need_grad)[0]
+    args = _multi_margin_args(input, target, p, margin, weight, reduction, False) \
+        if _eager_ok() else None
+    if args is None:
+        return torch_loss(input)
+    x, t, p, margin, w = args
+    t_np = t.contiguous().numpy()
+    w_np = None if w is None else w.contiguous().numpy()
+
+    def kernel(x_np, grad):
+        return _multi_margin_kernel(x_np, t_np, p, margin, w_np, reduction, grad)
+
+    return _autograd.fused_loss(input, x, kernel, torch_loss, x.dim() == 2,
+                                bool(overwrite_input))
+
+
 # --------------------------------------------------------------------------
 # Modules.
 
@@ -238,3 +353,20 @@ class MultiLabelSoftMarginLoss(nn.MultiLabelSoftMarginLoss):
     def extra_repr(self):
         return _overwrite_repr(self, super().extra_repr())
 
+
+class MultiMarginLoss(nn.MultiMarginLoss):
+    """``torch.nn.MultiMarginLoss`` computed by fastloss's fused kernel;
+    see :func:`fastloss.torch.functional.multi_margin_loss`."""
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                 reduction="mean", *, overwrite_input=False):
+        super().__init__(p, margin, weight, size_average, reduce, reduction)
+        self.overwrite_input = overwrite_input
+
+    def forward(self, input, target):
+        return multi_margin_loss(input, target, p=self.p, margin=self.margin,
+                                 weight=self.weight, reduction=self.reduction,
+                                 overwrite_input=self.overwrite_input)
+
+    def extra_repr(self):
+        return _overwrite_repr(self, super().extra_repr())

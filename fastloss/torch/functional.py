@@ -861,6 +861,6 @@ globals().update(_SPEC_FUNCTIONS)
 
 # The row losses (fastloss/torch/_rows.py: their functional forms, custom
 # operators and modules).
-from ._rows import multilabel_soft_margin_loss  # noqa: E402
+from ._rows import multi_margin_loss, multilabel_soft_margin_loss  # noqa: E402
 
-__all__ += ["multilabel_soft_margin_loss"]
+__all__ += ["multilabel_soft_margin_loss", "multi_margin_loss"]

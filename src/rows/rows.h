@@ -47,4 +47,34 @@ int fl_multilabel_soft_margin_loss_f32(const float *x, const float *y, int64_t n
                                        const fl_multilabel_soft_margin_options *opts,
                                        const fl_outputs *out, int n_threads);
 
+/* Options of multi_margin_loss. */
+typedef struct {
+    const float *weight;   /* IN  (c,) class weights, or NULL (all 1) */
+    float margin;
+    int p;                 /* 1 or 2 */
+} fl_multi_margin_options;
+
+/*
+ * Multi-class margin loss (torch.nn.functional.multi_margin_loss), target t:
+ *
+ *   z_j     = margin - x_t + x_j
+ *   loss_i  = w_t sum_{j != t, z_j > 0} z_j^p / c
+ *   grad_ij = s_i w_t p z_j^(p-1) / c          (j != t, z_j > 0; 0 otherwise)
+ *   grad_it = -sum_{j != t} grad_ij
+ *
+ * The weight stays outside the power, as in PyTorch's kernel. A tie (z = 0)
+ * has no gradient. NaN in a row makes its loss NaN (PyTorch's z > 0 test
+ * drops NaN terms; here a NaN z counts, so NaN in means NaN out).
+ *
+ *   x        IN   (n, c) float32, c >= 1
+ *   target   IN   (n,) int64 in [0, c)
+ *   opts     IN   fl_multi_margin_options
+ *   out      IN   fl_outputs ((n,) per-sample arrays)
+ *   bad_row  OUT  on FL_ERR_TARGET, the smallest row whose target is out of
+ *                 range (the other outputs are then unspecified)
+ */
+int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
+                             const fl_multi_margin_options *opts, const fl_outputs *out,
+                             int n_threads, int64_t *bad_row);
+
 #endif /* FL_ROWS_H */
