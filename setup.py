@@ -56,7 +56,7 @@ ISA_SOURCES = [
 ]
 # Compiled once, with the baseline flags: entry points, threads, dispatch.
 ONCE_SOURCES = ["src/runtime.c", "src/cross_entropy/entry.c", "src/elementwise/driver.c",
-                "src/nll/nll.c", "src/pairwise/pairwise.c"]
+                "src/nll/nll.c", "src/pairwise/pairwise.c", "src/rows/rows.c"]
 # the embedding losses (cosine_embedding_loss, triplet_margin_loss)
 ONCE_SOURCES += ["src/embedding/embedding.c"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing",

@@ -45,6 +45,10 @@ __all__ = [
     'PoissonNLLLoss',
     'nll_loss',
     'NLLLoss',
+    'multilabel_soft_margin_loss',
+    'MultiLabelSoftMarginLoss',
+    'multi_margin_loss',
+    'MultiMarginLoss',
 ]
 
 
@@ -1562,3 +1566,231 @@ class NLLLoss(_Loss):
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         return _run.nll_loss(
             input, target, self.weight, self._ignore_index, self._code, **mode)
+
+
+def multilabel_soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Multilabel soft margin loss: binary cross-entropy with logits averaged over the classes of each row (``torch.nn.functional.multilabel_soft_margin_loss``).
+
+    .. math::
+
+        \ell_n = -\frac{1}{C} \sum_c w_{n,c} \left[ y_{n,c} \log \sigma(x_{n,c})
+                 + (1 - y_{n,c}) \log \sigma(-x_{n,c}) \right]
+
+    computed as :math:`(x > 0 ? x (1 - y) : -x y) + \log(1 + e^{-|x|})` (no
+    overflow for any finite score). Each row's sum is divided by the number
+    of classes C, not by the weights' sum; ``'mean'`` divides the rows' sum
+    by their number. The gradient is
+    :math:`w_{n,c} (\sigma(x_{n,c}) - y_{n,c}) / C` times the upstream
+    gradient (the target gets none).
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C), (C,) or (d1, ..., dk, C)
+        Scores (logits), the classes on the last axis; the leading axes are
+        the rows. A C-contiguous float32 array is used as is; any other real
+        dtype or memory layout is converted to one once (a copy).
+    target : array_like
+        Targets of the input's shape, usually 0 or 1.
+    weight : array_like, optional
+        Finite weight broadcastable to the input's shape (per class: shape (C,)),
+        multiplying each element's loss before the sum over classes.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum' (accumulated in double); a float32
+        array of the input's shape without its last axis for 'none'.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes (a 0-d input, a target of another shape, a weight that
+        does not broadcast to the input), a weight with NaN or inf, or an
+        unknown reduction.
+    TypeError
+        Non-numeric input, target or weight.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    return _run.multilabel_soft_margin_loss(
+        input, target, weight, code)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    r"""Multilabel soft margin loss: binary cross-entropy with logits averaged over the classes of each row (``torch.nn.functional.multilabel_soft_margin_loss``).
+
+    The loss object of :func:`fastloss.multilabel_soft_margin_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'multilabel_soft_margin_loss'
+    _default_reduction = 'mean'
+    _options = ('weight',)
+    weight: ArrayLike | None
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.weight = weight
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.multilabel_soft_margin_loss(
+            input, target, self.weight, self._code, **mode)
+
+
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> float | NDArray[np.float32]:
+    r"""Multi-class hinge (margin) loss of class indices (``torch.nn.functional.multi_margin_loss``).
+
+    .. math::
+
+        \ell_n = \frac{w_{y_n}}{C} \sum_{i \ne y_n}
+                 \max(0, \mathrm{margin} - x_{n,y_n} + x_{n,i})^p
+
+    with :math:`p` 1 or 2 and the class weight outside the power (what
+    PyTorch computes; its documentation writes :math:`(w_y z)^p`). ``'mean'``
+    divides the rows' sum by their number, not by the weights' sum. The
+    gradient of a term is :math:`w_{y_n} p z^{p-1} / C` at class :math:`i`
+    and its negative at the target; a term at exactly 0 (a tie) has none.
+    NaN in a row gives a NaN loss and gradient (PyTorch drops NaN terms).
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C), (C,) or ()
+        Scores, the classes on the last axis (a 0-d input is one class). A
+        C-contiguous float32 array is used as is; any other real dtype or
+        memory layout is converted to one once (a copy).
+    target : array_like
+        Class indices in ``[0, C)``, any integer dtype: shape (N,) for (N, C)
+        input, () or (1,) for a single row.
+    p : int, default 1
+        The power of each hinge term: 1 or 2.
+    margin : float, default 1.0
+        The margin by which the target's score should exceed the others.
+    weight : array_like, shape (C,), optional
+        Finite class weights; row n is weighted by that of its target.
+    size_average, reduce
+        Deprecated (as in PyTorch); they override ``reduction`` when given.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    float or ndarray
+        A Python float for 'mean' and 'sum' (accumulated in double); a float32
+        array of the target's shape for 'none'.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, no classes (C = 0), p other than 1 or 2, a non-finite
+        margin, an unknown reduction, or a target outside ``[0, C)`` (the
+        message names the index and the value).
+    TypeError
+        Non-numeric input, or a target that is not integer.
+    """
+    _, code = _v.reduction(reduction, size_average, reduce)
+    p = _v.int64_scalar(p, "p")
+    margin = _v.real_scalar(margin, "margin", None, None)
+    return _run.multi_margin_loss(
+        input, target, p, margin, weight, code)
+
+
+class MultiMarginLoss(_Loss):
+    r"""Multi-class hinge (margin) loss of class indices (``torch.nn.functional.multi_margin_loss``).
+
+    The loss object of :func:`fastloss.multi_margin_loss` (see it for the formula,
+    the options and the denominator of 'mean'), with torch.nn's constructor.
+    Scalar options are checked when set; arrays when a call uses them.
+    Methods: ``forward`` (also the call), ``loss_and_grad`` and ``backward``
+    (:class:`fastloss._base.Loss`).
+    """
+
+    _func = 'multi_margin_loss'
+    _default_reduction = 'mean'
+    _options = ('p', 'margin', 'weight')
+    _p: int
+    _margin: float
+    weight: ArrayLike | None
+
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: ArrayLike | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        self._set_reduction(reduction, size_average, reduce)
+        self.p = p
+        self.margin = margin
+        self.weight = weight
+
+    p = _option(
+        'p', lambda value: _v.int64_scalar(value, "p"))
+
+    margin = _option(
+        'margin', lambda value: _v.real_scalar(value, "margin", None, None))
+
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any:
+        """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
+        return self._run(input, target)
+
+    __call__ = forward
+
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
+                      out: NDArray[np.float32] | None = None) -> Any:
+        """(loss, d loss / d input) from one fused pass over the input."""
+        return self._run(input, target, grad=True, out=out)
+
+    def backward(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """d loss / d input times grad_output, without computing the loss."""
+        return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
+                         out=out)
+
+    def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
+        return _run.multi_margin_loss(
+            input, target, self._p, self._margin, self.weight, self._code, **mode)

@@ -24,6 +24,14 @@ def nll_loss(x: _F, target: NDArray[np.int64], n: int, c: int, d: int, ignore_in
              weight: _F | None, reduction: int, grad_scale: float,
              grad_per_sample: _F | None, loss_out: _F | None, grad_out: _F | None,
              n_threads: int) -> float | None: ...
+def multilabel_soft_margin_loss(x: _F, y: _F, n: int, c: int, weight: _F | None, period: int,
+                                reduction: int, grad_scale: float,
+                                grad_per_sample: _F | None, loss_out: _F | None,
+                                grad_out: _F | None, n_threads: int) -> float | None: ...
+def multi_margin_loss(x: _F, target: NDArray[np.int64], n: int, c: int, p: int, margin: float,
+                      weight: _F | None, reduction: int, grad_scale: float,
+                      grad_per_sample: _F | None, loss_out: _F | None, grad_out: _F | None,
+                      n_threads: int) -> float | None: ...
 SLOW: object
 def _set_thread_source(source: object) -> None: ...
 def cross_entropy_fast(x: object, target: object, ignore_index: int, label_smoothing: float,

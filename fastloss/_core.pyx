@@ -424,6 +424,7 @@ cdef bint _outside_f32(cnp.ndarray a, float low, float high):
 
 include "_binding.pxi"
 include "_pairwise.pxi"
+include "_rows.pxi"
 
 
 def openmp_enabled():

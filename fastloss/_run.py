@@ -147,3 +147,54 @@ def nll_loss(input, target, weight, ignore_index, code, *, loss=True, grad=False
                     x, t, n, c, d, ignore_index, w)
     except _core.TargetError as exc:
         raise _target_error(exc, shape) from None
+
+
+def multilabel_soft_margin_loss(input, target, weight, code, *, loss=True, grad=False,
+                                grad_output=1.0, out=None):
+    """The multilabel soft margin loss over the rows of input (the classes on
+    the last axis); the target has the input's shape."""
+    x = v.as_f32(input, "input")
+    if x.ndim == 0:
+        raise ValueError("input must have the classes on its last axis, (N, C) or (C,); "
+                         "got a scalar")
+    y = v.as_f32(target, "target")
+    v.same_shape(x, y, "input", "target")
+    c = x.shape[-1]
+    shape = x.shape[:-1]
+    n = int(np.prod(shape, dtype=np.int64))
+    w, period = v.periodic_weight(weight, x.shape, "weight")
+    if w is not None and period % c:   # a scalar weight: one per class for the C
+        w, period = np.full(c, w[0], v.F32), c
+    reads = (("target", y), ("weight", w))
+    return call(_core.multilabel_soft_margin_loss, x, loss, grad, grad_output, out, reads, code,
+                shape, x, y, n, c, w, period)
+
+
+def multi_margin_loss(input, target, p, margin, weight, code, *, loss=True, grad=False,
+                      grad_output=1.0, out=None):
+    """The multi-class margin loss of class targets; p and margin already
+    checked as an int and a float (fastloss/_api.py)."""
+    if p != 1 and p != 2:
+        raise ValueError(f"p must be 1 or 2, got {p}")
+    x = v.as_f32(input, "input")
+    if x.ndim > 2:
+        raise ValueError(f"input must have shape (N, C), (C,) or (), got shape {x.shape}")
+    if x.ndim == 2:
+        n, c = x.shape
+        shape = (n,)
+    else:   # one row: the per-sample shape is the target's, () or (1,)
+        n, c = 1, (x.shape[0] if x.ndim else 1)
+        shape = (1,) if np.shape(target) == (1,) else ()
+    if c == 0:
+        raise ValueError(f"input must have at least one class, got shape {x.shape}")
+    t = v.class_target(target, shape, x.shape, probabilities=False)
+    w = v.class_weight(weight, c)
+    reads = (("target", t), ("weight", w))
+    try:
+        return call(_core.multi_margin_loss, x, loss, grad, grad_output, out, reads, code,
+                    shape, x, t, n, c, p, margin, w)
+    except _core.TargetError as exc:
+        flat, value = exc.args[0], exc.args[1]
+        index = f"[{flat}]" if shape else ""
+        raise ValueError(f"target{index} = {value} is out of range for {c} classes "
+                         f"(valid: 0 <= target < {c})") from None

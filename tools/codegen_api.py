@@ -14,8 +14,8 @@ Called by tools/codegen.py (``api(spec, banner, binding_params)``). Per loss:
 Every entry tries its loss's fast binding first (fastloss/_core.pyx: the
 common case, checked in the binding, in a few hundred nanoseconds) when no
 array option is given; the fast binding answers SLOW for anything else, and
-the runner then takes the call. (NLL has no fast binding: its entries call
-the runner directly.)
+the runner then takes the call. (NLL and the row losses have no fast
+binding: their entries call the runner directly.)
 """
 
 import textwrap
@@ -112,6 +112,11 @@ def _class_docstring(spec, loss):
 def _runner_call(spec, loss, scalars, reduction_code, weights_prefix="", mode="**mode",
                  indent="        ", args=None):
     """The family runner call, given how to spell each scalar and the reduction code."""
+    if loss.family == spec.ROWS:
+        tail = "" if mode is None else f", {mode}"
+        opts = "".join(f"{scalars[o.name]}, " for o in loss.scalar_options)
+        return (f"_run.{loss.name}(\n{indent}input, target, {opts}{weights_prefix}weight, "
+                f"{reduction_code}{tail})")
     if loss.family == spec.NLL:
         tail = "" if mode is None else f", {mode}"
         return (f"_run.nll_loss(\n{indent}input, target, {weights_prefix}weight, "
@@ -144,7 +149,7 @@ def _fast(spec, loss, scalars, code, x, y, out, mode, grad_output):
     """The fast binding's call (see the fast paths in fastloss/_core.pyx), or
     None for a family without one (NLL has none yet: every call goes through
     its runner)."""
-    if loss.family == spec.NLL:
+    if loss.family in (spec.NLL, spec.ROWS):
         return None
     if loss.family == spec.CROSS_ENTROPY:
         args = [x, y, scalars["ignore_index"], scalars["label_smoothing"], scalars["z_loss"]]

@@ -41,11 +41,13 @@ BUFFER = "buffer"           # a caller's float32 output of the per-sample shape 
 ELEMENTWISE = "elementwise"     # one closed form per element (src/elementwise/)
 CROSS_ENTROPY = "cross_entropy"  # softmax over classes, several strategies (src/cross_entropy/)
 NLL = "nll"                     # one log-probability read per sample (src/nll/)
+ROWS = "rows"                   # one loss per row of (N, C), one pass per row (src/rows/)
 
 # The denominator of reduction='mean'.
 MEAN_ELEMENTS = "elements"          # the number of elements, weights or not
 MEAN_WEIGHT_SUM = "weight_sum"      # the sum of the broadcast weight (elements without one)
 MEAN_KEPT_WEIGHT = "kept_target_weight"   # cross-entropy, NLL: sum of w[t] over kept targets
+MEAN_ROWS = "rows"                  # the number of rows (per-sample losses), weights or not
 
 # Parameters every loss may have, known to the generator (not options).
 REDUCTION = "reduction"
@@ -83,7 +85,7 @@ class Loss:
     name       C and test name: ``fl_<name>_f32``, ``fl_<name>_options``.
     func, cls  the public function and class (PyTorch's names).
     torch      the PyTorch (or torchvision) function it matches, dotted.
-    family     ELEMENTWISE, CROSS_ENTROPY or NLL.
+    family     ELEMENTWISE, CROSS_ENTROPY, NLL or ROWS.
     inputs     the array arguments' names, differentiable input first.
     signature  PyTorch's parameter order after the inputs: option names,
                'reduction', the legacy 'size_average'/'reduce', and '*'
@@ -182,9 +184,10 @@ class Loss:
 
 
 def _collect():
-    from . import binary, cross_entropy, nll, regression
+    from . import binary, cross_entropy, nll, regression, rows
 
     losses = cross_entropy.LOSSES + binary.LOSSES + regression.LOSSES + nll.LOSSES
+    losses += rows.LOSSES
     for loss in losses:
         loss.check()
     return losses

@@ -32,6 +32,7 @@ One file per family of losses, each with the helpers only it uses:
 ============  ================================================================
 softmax       ``cross_entropy`` (class-index targets)
 nll           ``nll_loss`` (class-index targets, log-probability input)
+rows          ``multilabel_soft_margin_loss``, ``multi_margin_loss`` (one loss per row)
 pairwise      ``margin_ranking_loss``, ``gaussian_nll_loss`` (several float inputs,
               a gradient each)
 embedding     ``cosine_embedding_loss``, ``triplet_margin_loss`` (several
@@ -68,13 +69,14 @@ propagate the way the formulas make them propagate (a NaN logit gives a NaN
 loss and NaN gradients for its row), which is also what PyTorch does.
 """
 
-from . import binary, embedding, nll, pairwise, regression, softmax
+from . import binary, embedding, nll, pairwise, regression, rows, softmax
 from ._common import REDUCTIONS as REDUCTIONS  # re-exported: the reduction names
 from .binary import *  # noqa: F403  (each family's __all__ is its public names)
 from .embedding import *  # noqa: F403
 from .nll import *  # noqa: F403
 from .pairwise import *  # noqa: F403
 from .regression import *  # noqa: F403
+from .rows import *  # noqa: F403
 from .softmax import *  # noqa: F403
 
 __all__ = []
@@ -82,5 +84,6 @@ __all__ += softmax.__all__
 __all__ += binary.__all__
 __all__ += regression.__all__
 __all__ += nll.__all__
+__all__ += rows.__all__
 __all__ += pairwise.__all__
 __all__ += embedding.__all__

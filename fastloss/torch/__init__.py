@@ -258,10 +258,16 @@ _SPEC_MODULES = {functional._SPEC_LOSSES[func].cls:
 __all__ += list(_SPEC_MODULES)
 globals().update(_SPEC_MODULES)
 
+# The row losses' modules (fastloss/torch/_rows.py).
+from ._rows import MultiLabelSoftMarginLoss, MultiMarginLoss  # noqa: E402
+
+__all__ += ["MultiLabelSoftMarginLoss", "MultiMarginLoss"]
+
 # The pairwise family's modules (fastloss/torch/_pairwise.py).
 from ._pairwise import GaussianNLLLoss, MarginRankingLoss  # noqa: E402
 
 __all__ += ["MarginRankingLoss", "GaussianNLLLoss"]
+
 
 class CosineEmbeddingLoss(nn.CosineEmbeddingLoss):
     """``torch.nn.CosineEmbeddingLoss`` computed by fastloss's fused kernel (the

@@ -858,6 +858,13 @@ _SPEC_FUNCTIONS = {func: _spec_function(loss) for func, loss in _SPEC_LOSSES.ite
 __all__ += list(_SPEC_FUNCTIONS)
 globals().update(_SPEC_FUNCTIONS)
 
+
+# The row losses (fastloss/torch/_rows.py: their functional forms, custom
+# operators and modules).
+from ._rows import multi_margin_loss, multilabel_soft_margin_loss  # noqa: E402
+
+__all__ += ["multilabel_soft_margin_loss", "multi_margin_loss"]
+
 # The pairwise family (several float inputs, a gradient each): hand-written
 # in fastloss/torch/_pairwise.py.
 from ._pairwise import gaussian_nll_loss, margin_ranking_loss  # noqa: E402

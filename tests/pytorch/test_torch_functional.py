@@ -587,12 +587,14 @@ EMBEDDING_FUNCS = {"cosine_embedding_loss", "triplet_margin_loss"}
 
 
 def test_fastloss_torch_exports():
+    rows = [loss for loss in _spec.LOSSES if loss.family == _spec.ROWS]   # fastloss/torch/_rows.py
     assert set(ft.__all__) == {"CrossEntropyLoss", "NLLLoss",
                                *(loss.cls for loss in SPEC_LOSSES),
+                               *(loss.cls for loss in rows),
                                "LinearCrossEntropyLoss", "functional", "empty_cache",
                                "MarginRankingLoss", "GaussianNLLLoss", *EMBEDDING_CLASSES}
     assert set(FT.__all__) == {"cross_entropy", "nll_loss", *(loss.func for loss in SPEC_LOSSES),
-                               "linear_cross_entropy", "margin_ranking_loss",
-                               "gaussian_nll_loss", *EMBEDDING_FUNCS}
+                               *(loss.func for loss in rows), "linear_cross_entropy",
+                               "margin_ranking_loss", "gaussian_nll_loss", *EMBEDDING_FUNCS}
     assert ft.functional is FT
     assert fastloss.torch is ft

@@ -11,9 +11,18 @@ import re
 import pytest
 
 from fastloss import reference
-from fastloss.reference import _docs, binary, embedding, nll, pairwise, regression, softmax
+from fastloss.reference import (
+    _docs,
+    binary,
+    embedding,
+    nll,
+    pairwise,
+    regression,
+    rows,
+    softmax,
+)
 
-FAMILIES = (softmax, binary, regression, nll, pairwise, embedding)
+FAMILIES = (softmax, binary, regression, nll, rows, pairwise, embedding)
 PUBLIC = [getattr(reference, name) for name in reference.__all__]
 
 
