@@ -40,11 +40,16 @@ build_in "$work" "$py" CFLAGS=-g || exit 1
 if [ $# -eq 0 ]; then
     # Every kernel path: CE short rows (c <= 16), long rows, split rows
     # (c >= 32768), the elementwise losses, the OpenMP block driver, every
-    # error path (tests/errors: the public API's and the binding's own), and
-    # the numerical edge cases. The biggest shapes are left out for time (the
-    # block driver and split path are still reached).
+    # error path (tests/errors: the public API's and the binding's own), the
+    # numerical edge cases, and the families with tests of their own (NLL,
+    # rows, pairwise, embedding). The biggest shapes are left out for time
+    # (the block driver and split path are still reached).
     set -- tests/values/test_losses.py tests/errors tests/values/test_edges.py \
-        tests/values/test_cross_entropy.py -q -x \
+        tests/values/test_cross_entropy.py tests/values/test_nll_loss.py \
+        tests/values/test_multilabel_soft_margin.py tests/values/test_multi_margin.py \
+        tests/values/test_margin_ranking_loss.py tests/values/test_gaussian_nll_loss.py \
+        tests/values/test_cosine_embedding_loss.py tests/values/test_triplet_margin_loss.py \
+        -q -x \
         -k "not 256x1000 and not 1000003 and not 4x131072"
 fi
 
