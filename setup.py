@@ -53,12 +53,11 @@ ISA_SOURCES = [
     "src/cross_entropy/rows.c", "src/cross_entropy/tiles.c", "src/cross_entropy/kdim.c",
     "src/cross_entropy/soft.c", "src/cross_entropy/split.c",
     "src/generated/elementwise_kernels.c", "src/math_eval.c",
+    "src/rows/rows.c", "src/pairwise/pairwise.c", "src/embedding/embedding.c",
 ]
 # Compiled once, with the baseline flags: entry points, threads, dispatch.
 ONCE_SOURCES = ["src/runtime.c", "src/cross_entropy/entry.c", "src/elementwise/driver.c",
-                "src/nll/nll.c", "src/pairwise/pairwise.c", "src/rows/rows.c"]
-# the embedding losses (cosine_embedding_loss, triplet_margin_loss)
-ONCE_SOURCES += ["src/embedding/embedding.c"]
+                "src/nll/nll.c"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-strict-aliasing",
               "-ffp-contract=off"]
 # name -> extra flags; baseline has none. Only on x86-64.

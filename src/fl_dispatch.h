@@ -34,6 +34,12 @@ typedef struct {
     fl_block_fn ce_split_stats;     /* cross_entropy/split.c: pass 1 per chunk */
     fl_block_fn ce_split_scale;     /* cross_entropy/split.c: pass 2 per chunk */
     fl_block_fn elem[FL_ELEM_COUNT];        /* generated/elementwise_kernels.c */
+    fl_block_fn rows_mlsm_block;    /* rows/rows.c: multilabel soft margin */
+    fl_block_fn rows_mm_block;      /* rows/rows.c: multi-class margin */
+    fl_block_fn pw_mr_block;        /* pairwise/pairwise.c: margin ranking */
+    fl_block_fn pw_gnll_block;      /* pairwise/pairwise.c: Gaussian NLL */
+    fl_block_fn emb_cos_block;      /* embedding/embedding.c: cosine embedding */
+    fl_block_fn emb_tri_block;      /* embedding/embedding.c: triplet margin */
     fl_math_fn math_eval;           /* math_eval.c */
 } fl_kernel_table;
 
@@ -50,6 +56,12 @@ const fl_kernel_table *fl_kernels(void);
     double fl_ce_soft_block_##isa(const void *ctx, int64_t block, int64_t *bad);      \
     double fl_ce_split_stats_##isa(const void *ctx, int64_t unit, int64_t *bad);      \
     double fl_ce_split_scale_##isa(const void *ctx, int64_t unit, int64_t *bad);      \
+    double fl_rows_mlsm_block_##isa(const void *ctx, int64_t block, int64_t *bad);    \
+    double fl_rows_mm_block_##isa(const void *ctx, int64_t block, int64_t *bad);      \
+    double fl_pw_mr_block_##isa(const void *ctx, int64_t block, int64_t *bad);        \
+    double fl_pw_gnll_block_##isa(const void *ctx, int64_t block, int64_t *bad);      \
+    double fl_emb_cos_block_##isa(const void *ctx, int64_t block, int64_t *bad);      \
+    double fl_emb_tri_block_##isa(const void *ctx, int64_t block, int64_t *bad);      \
     void fl_math_eval_##isa(int which, const float *in, float *out, int64_t n);
 #define FL_X_BASELINE(name) FL_DECLARE_ELEM_(name, baseline)
 #define FL_X_AVX2(name) FL_DECLARE_ELEM_(name, avx2)

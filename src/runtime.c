@@ -205,7 +205,9 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
 #define FL_TABLE(isa, ISA)                                                         \
     {#isa, fl_ce_rows_block_##isa, fl_ce_tiles_block_##isa, fl_ce_kdim_block_##isa,  \
      fl_ce_soft_block_##isa, fl_ce_split_stats_##isa, fl_ce_split_scale_##isa,       \
-     {FL_ELEMENTWISE_LOSSES(FL_ELEM_##ISA)}, fl_math_eval_##isa}
+     {FL_ELEMENTWISE_LOSSES(FL_ELEM_##ISA)}, fl_rows_mlsm_block_##isa,                 \
+     fl_rows_mm_block_##isa, fl_pw_mr_block_##isa, fl_pw_gnll_block_##isa,            \
+     fl_emb_cos_block_##isa, fl_emb_tri_block_##isa, fl_math_eval_##isa}
 
 static const fl_kernel_table fl_table_baseline = FL_TABLE(baseline, BASELINE);
 #ifdef FL_HAVE_AVX2

@@ -1,6 +1,9 @@
 /*
  * embedding/embedding.c -- cosine_embedding_loss and triplet_margin_loss over
- * rows of embeddings (compiled once; formulas in embedding/embedding.h).
+ * rows of embeddings (formulas in embedding/embedding.h). Compiled once per
+ * instruction set: the block kernels are FL_FN-suffixed copies in the kernel
+ * table (fl_dispatch.h); the entry points, built in the baseline copy only
+ * (FL_BUILD_ENTRY), run the dispatched copy.
  *
  * Per row the kernel makes one pass over the row's d elements of each input
  * for the dot products / norms (double, four fixed lanes: element j goes to
@@ -18,6 +21,8 @@
 
 #include "embedding/embedding.h"
 #include "fl_blocks.h"
+#include "fl_dispatch.h"
+#include "fl_simd.h"
 
 /* clamp_min(v, 0) that keeps NaN (PyTorch's clamp propagates it) */
 static inline double emb_relu(double v)
@@ -37,10 +42,12 @@ static inline double emb_lanes(const double l[4])
 }
 
 /* Rows per block: about FL_BLOCK_ELEMS elements, at least one row. */
+#ifdef FL_BUILD_ENTRY
 static int64_t emb_rows_per_block(int64_t d)
 {
     return d > 0 && d < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / d : (d == 0 ? FL_BLOCK_ELEMS : 1);
 }
+#endif /* FL_BUILD_ENTRY */
 
 typedef struct {
     int64_t n, d, rows_per_block;
@@ -51,6 +58,7 @@ typedef struct {
     int want_sum;
 } emb_common;
 
+#ifdef FL_BUILD_ENTRY
 static void emb_common_init(emb_common *c, int64_t n, int64_t d, const fl_outputs *out)
 {
     memset(c, 0, sizeof *c);
@@ -64,6 +72,7 @@ static void emb_common_init(emb_common *c, int64_t n, int64_t d, const fl_output
     c->grad_out[0] = out->grad_out;
     c->want_sum = out->loss_reduced != NULL;
 }
+#endif /* FL_BUILD_ENTRY */
 
 static inline double emb_row_scale(const emb_common *c, int64_t i)
 {
@@ -79,7 +88,7 @@ typedef struct {
     double margin;
 } cos_ctx;
 
-static double cos_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_emb_cos_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
     const cos_ctx *ctx = (const cos_ctx *)vctx;
@@ -140,6 +149,7 @@ static double cos_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->c.want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_cosine_embedding_loss_f32(const float *x1, const float *x2, const int8_t *target,
                                  int64_t n, int64_t d,
                                  const fl_cosine_embedding_options *opts,
@@ -155,7 +165,7 @@ int fl_cosine_embedding_loss_f32(const float *x1, const float *x2, const int8_t 
     const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(cos_block, &ctx, nblocks, n * d * 2, n_threads, &total,
+    const int status = fl_run_blocks(fl_kernels()->emb_cos_block, &ctx, nblocks, n * d * 2, n_threads, &total,
                                      &bad);
     if (status != FL_OK)
         return status;
@@ -163,6 +173,7 @@ int fl_cosine_embedding_loss_f32(const float *x1, const float *x2, const int8_t 
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */
 
 /* --------------------------------------------------------------- triplet */
 
@@ -212,7 +223,7 @@ static inline double tri_dir(double v, int norm)
     return norm == 1 ? emb_sign(v) : v;
 }
 
-static double tri_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_emb_tri_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
     const tri_ctx *ctx = (const tri_ctx *)vctx;
@@ -278,6 +289,7 @@ static double tri_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->c.want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_triplet_margin_loss_f32(const float *anchor, const float *positive,
                                const float *negative, int64_t n, int64_t d,
                                const fl_triplet_margin_options *opts, const fl_outputs *out,
@@ -298,7 +310,7 @@ int fl_triplet_margin_loss_f32(const float *anchor, const float *positive,
     const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(tri_block, &ctx, nblocks, n * d * 3, n_threads, &total,
+    const int status = fl_run_blocks(fl_kernels()->emb_tri_block, &ctx, nblocks, n * d * 3, n_threads, &total,
                                      &bad);
     if (status != FL_OK)
         return status;
@@ -306,3 +318,4 @@ int fl_triplet_margin_loss_f32(const float *anchor, const float *positive,
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */

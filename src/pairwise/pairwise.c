@@ -1,8 +1,9 @@
 /*
  * pairwise/pairwise.c -- losses of several float inputs, each with its own
- * gradient (margin ranking, Gaussian NLL). Compiled once, with the baseline
- * flags: the loops are short closed forms over contiguous arrays, which GCC
- * vectorises with SSE2 at -O3 where it can.
+ * gradient (margin ranking, Gaussian NLL). Compiled once per instruction set
+ * (setup.py's ISA_SOURCES): the block kernels are FL_FN-suffixed copies in
+ * the kernel table (fl_dispatch.h), and the entry points, built in the
+ * baseline copy only (FL_BUILD_ENTRY), run the dispatched copy.
  *
  * Threads and determinism: each entry point cuts its problem into blocks whose
  * bounds depend on the shape only (FL_BLOCK_ELEMS elements, fl_blocks.h); a
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "fl_blocks.h"
+#include "fl_dispatch.h"
 #include "fl_math.h"
 #include "fl_simd.h"
 #include "pairwise.h"
@@ -83,7 +85,7 @@ FL_INLINE float mr_chunk(const mr_ctx *ctx, int64_t j, int64_t m, const int has_
     return pw_sum(lo, m);
 }
 
-static double mr_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_pw_mr_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
     const mr_ctx *ctx = (const mr_ctx *)vctx;
@@ -106,6 +108,7 @@ static double mr_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_margin_ranking_loss_f32(const float *x1, const float *x2, const float *y, int64_t n,
                                const fl_margin_ranking_options *opts, const fl_outputs *out,
                                float *grad2_out, int n_threads)
@@ -127,13 +130,14 @@ int fl_margin_ranking_loss_f32(const float *x1, const float *x2, const float *y,
     const int64_t nblocks = (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(mr_block, &ctx, nblocks, n, n_threads, &total, &bad);
+    const int status = fl_run_blocks(fl_kernels()->pw_mr_block, &ctx, nblocks, n, n_threads, &total, &bad);
     if (status != FL_OK)
         return status;
     if (out->loss_reduced)
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */
 
 /* ------------------------------------------------------------------------ */
 /* gaussian_nll_loss                                                         */
@@ -258,7 +262,7 @@ static double gnll_elements(const gnll_ctx *ctx, int64_t i0, int64_t i1)
     return acc;
 }
 
-static double gnll_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_pw_gnll_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
     const gnll_ctx *ctx = (const gnll_ctx *)vctx;
@@ -286,6 +290,7 @@ static double gnll_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_gaussian_nll_loss_f32(const float *x, const float *t, const float *var, int64_t a,
                              int64_t b, int64_t c, int var_scalar,
                              const fl_gaussian_nll_options *opts, const fl_outputs *out,
@@ -330,10 +335,11 @@ int fl_gaussian_nll_loss_f32(const float *x, const float *t, const float *var, i
     }
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(gnll_block, &ctx, nblocks, n, n_threads, &total, &bad);
+    const int status = fl_run_blocks(fl_kernels()->pw_gnll_block, &ctx, nblocks, n, n_threads, &total, &bad);
     if (status != FL_OK)
         return status;
     if (out->loss_reduced)
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */

@@ -15,7 +15,11 @@
  * row; fl_run_blocks adds the blocks' partial sums in block order, and the
  * result does not depend on the thread count.
  *
- * Compiled once with the baseline flags (SSE2 on x86-64).
+ * Compiled once per instruction set (setup.py's ISA_SOURCES): the block
+ * kernels are FL_FN-suffixed copies in the kernel table (fl_dispatch.h), and
+ * the entry points, built in the baseline copy only (FL_BUILD_ENTRY), run the
+ * dispatched copy. On this Xeon, one thread, (4096, 1000) fused: multilabel
+ * 15.5 ms with the baseline (SSE2) copy, 4.4 ms with avx2.
  */
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +27,8 @@
 
 #include "fastloss.h"
 #include "fl_blocks.h"
+#include "fl_dispatch.h"
+#include "fl_simd.h"
 #include "fl_math.h"
 #include "rows/rows.h"
 
@@ -44,11 +50,14 @@ typedef struct {
     int want_sum;
 } rows_ctx;
 
+#ifdef FL_BUILD_ENTRY
 static int64_t rows_per_block(int64_t c)
 {
     return c > 0 && c < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / c : 1;
 }
+#endif /* FL_BUILD_ENTRY */
 
+#ifdef FL_BUILD_ENTRY
 static void rows_init(rows_ctx *ctx, const float *x, int64_t n, int64_t c, const fl_outputs *out)
 {
     memset(ctx, 0, sizeof *ctx);
@@ -63,6 +72,7 @@ static void rows_init(rows_ctx *ctx, const float *x, int64_t n, int64_t c, const
     ctx->grad_out = out->grad_out;
     ctx->want_sum = out->loss_reduced != NULL;
 }
+#endif /* FL_BUILD_ENTRY */
 
 static double lanes_sum(const float *lane)
 {
@@ -117,7 +127,7 @@ FL_INLINE double mlsm_row(const float *x, const float *y, const float *wr, float
     return acc;
 }
 
-static double mlsm_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_rows_mlsm_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
     const rows_ctx *ctx = (const rows_ctx *)vctx;
@@ -145,6 +155,7 @@ static double mlsm_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_multilabel_soft_margin_loss_f32(const float *x, const float *y, int64_t n, int64_t c,
                                        const fl_multilabel_soft_margin_options *opts,
                                        const fl_outputs *out, int n_threads)
@@ -157,13 +168,14 @@ int fl_multilabel_soft_margin_loss_f32(const float *x, const float *y, int64_t n
     const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(mlsm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
+    const int status = fl_run_blocks(fl_kernels()->rows_mlsm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
     if (status != FL_OK)
         return status;
     if (out->loss_reduced)
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */
 
 /* ------------------------------------------------------------------------
  * Multi-class margin: z = (margin - x_t) + x_j; a term counts when z > 0 or
@@ -222,7 +234,7 @@ FL_INLINE double mm_row(const float *x, float *g, int64_t c, int64_t t, float ma
     return (double)w * hsum;
 }
 
-static double mm_block(const void *vctx, int64_t block, int64_t *bad)
+double FL_FN(fl_rows_mm_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     const rows_ctx *ctx = (const rows_ctx *)vctx;
     const int64_t c = ctx->c;
@@ -262,6 +274,7 @@ static double mm_block(const void *vctx, int64_t block, int64_t *bad)
     return ctx->want_sum ? acc : 0.0;
 }
 
+#ifdef FL_BUILD_ENTRY
 int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, int64_t c,
                              const fl_multi_margin_options *opts, const fl_outputs *out,
                              int n_threads, int64_t *bad_row)
@@ -277,7 +290,7 @@ int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, i
     const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
     double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(mm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
+    const int status = fl_run_blocks(fl_kernels()->rows_mm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
     if (status != FL_OK)
         return status;
     if (bad >= 0) {
@@ -289,3 +302,4 @@ int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, i
         *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
+#endif /* FL_BUILD_ENTRY */
