@@ -41,10 +41,12 @@ def option(name: str, check: Callable[[Any], Any]) -> property:
     return property(get, set_, doc=f"The {name} option (checked when set).")
 
 
-class Loss:
-    """The call protocol shared by the loss classes."""
+class Reduced:
+    """What every loss class has: the reduction (checked when set) and a repr
+    of its options. The losses of several arrays (fastloss/_pairwise.py,
+    fastloss/_embedding.py) subclass it directly, with their own call
+    methods; the others through :class:`Loss`."""
 
-    _func = ""                  # the function of the same loss
     _default_reduction = "mean"
     _options: tuple = ()        # constructor options, in order (for repr)
     _batchmean = False          # also takes reduction='batchmean' (kl_div)
@@ -62,6 +64,24 @@ class Loss:
     @reduction.setter
     def reduction(self, value: str) -> None:
         self._set_reduction(value)
+
+    def __repr__(self) -> str:
+        parts = []
+        for name in self._options:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            shape = getattr(value, "shape", ())
+            shown = f"<array {shape}>" if shape else repr(value)
+            parts.append(f"{name}={shown}")
+        parts.append(f"reduction={self.reduction!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class Loss(Reduced):
+    """The call protocol shared by the loss classes of one input and one target."""
+
+    _func = ""                  # the function of the same loss
 
     def _run(self, input: ArrayLike, target: ArrayLike, **mode: Any) -> Any:
         raise NotImplementedError
@@ -83,15 +103,3 @@ class Loss:
         """d loss / d input times grad_output, without computing the loss."""
         return self._run(input, target, loss=False, grad=True, grad_output=grad_output,
                          out=out)
-
-    def __repr__(self) -> str:
-        parts = []
-        for name in self._options:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            shape = getattr(value, "shape", ())
-            shown = f"<array {shape}>" if shape else repr(value)
-            parts.append(f"{name}={shown}")
-        parts.append(f"reduction={self.reduction!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from . import _core
 from . import _validate as v
-from ._base import option
+from ._base import Reduced, option
 from ._threads import get_num_threads
 
 __all__ = ["cosine_embedding_loss", "CosineEmbeddingLoss", "triplet_margin_loss",
@@ -131,7 +131,7 @@ def cosine_embedding_loss(input1: ArrayLike, input2: ArrayLike, target: ArrayLik
     return _cosine(input1, input2, target, _margin_any(margin), code)
 
 
-class CosineEmbeddingLoss:
+class CosineEmbeddingLoss(Reduced):
     """``torch.nn.CosineEmbeddingLoss`` (see :func:`cosine_embedding_loss`).
 
     ``loss_and_grad(input1, input2, target)`` returns
@@ -140,21 +140,13 @@ class CosineEmbeddingLoss:
     ``(grad_input1, grad_input2)``.
     """
 
+    _options = ("margin",)
     margin = option("margin", _margin_any)
 
     def __init__(self, margin: float = 0.0, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean") -> None:
         self.margin = margin
-        self._reduction, self._code = v.reduction(reduction, size_average, reduce)
-
-    @property
-    def reduction(self) -> str:
-        """'mean', 'sum' or 'none' (checked when set)."""
-        return self._reduction
-
-    @reduction.setter
-    def reduction(self, value: str) -> None:
-        self._reduction, self._code = v.reduction(value)
+        self._set_reduction(reduction, size_average, reduce)
 
     def forward(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> Any:
         """The loss: a Python float for 'mean'/'sum', a float32 array for 'none'."""
@@ -173,8 +165,6 @@ class CosineEmbeddingLoss:
         return _cosine(input1, input2, target, self.margin, self._code, loss=False,
                        grad=True, grad_output=grad_output)
 
-    def __repr__(self) -> str:
-        return f"CosineEmbeddingLoss(margin={self.margin!r}, reduction={self.reduction!r})"
 
 
 # ---------------------------------------------------------------- triplet
@@ -256,7 +246,7 @@ def triplet_margin_loss(anchor: ArrayLike, positive: ArrayLike, negative: ArrayL
                     _swap(swap), code)
 
 
-class TripletMarginLoss:
+class TripletMarginLoss(Reduced):
     """``torch.nn.TripletMarginLoss`` (see :func:`triplet_margin_loss`).
 
     ``loss_and_grad(anchor, positive, negative)`` returns
@@ -265,6 +255,7 @@ class TripletMarginLoss:
     three gradients.
     """
 
+    _options = ("margin", "p", "eps", "swap")
     margin = option("margin", _margin_positive)
     p = option("p", _norm)
     eps = option("eps", _eps)
@@ -277,16 +268,7 @@ class TripletMarginLoss:
         self.p = p
         self.eps = eps
         self.swap = swap
-        self._reduction, self._code = v.reduction(reduction, size_average, reduce)
-
-    @property
-    def reduction(self) -> str:
-        """'mean', 'sum' or 'none' (checked when set)."""
-        return self._reduction
-
-    @reduction.setter
-    def reduction(self, value: str) -> None:
-        self._reduction, self._code = v.reduction(value)
+        self._set_reduction(reduction, size_average, reduce)
 
     def _call(self, a: ArrayLike, p: ArrayLike, n: ArrayLike, **mode: Any) -> Any:
         return _triplet(a, p, n, self.margin, self.p, self.eps, self.swap, self._code, **mode)
@@ -309,6 +291,3 @@ class TripletMarginLoss:
         return self._call(anchor, positive, negative, loss=False, grad=True,
                           grad_output=grad_output)
 
-    def __repr__(self) -> str:
-        return (f"TripletMarginLoss(margin={self.margin!r}, p={self.p!r}, eps={self.eps!r}, "
-                f"swap={self.swap!r}, reduction={self.reduction!r})")

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from . import _validate as _v
+from ._base import Reduced
 from ._base import option as _option
 from ._threads import get_num_threads
 
@@ -151,32 +152,7 @@ def margin_ranking_loss(
     return _margin_ranking(input1, input2, target, margin, code)
 
 
-class _PairwiseLoss:
-    """The call protocol of the pairwise losses: ``forward`` (also the call),
-    ``loss_and_grad`` (one fused kernel call) and ``backward``."""
-
-    _options: tuple = ()
-
-    def _set_reduction(self, reduction: str, size_average: bool | None = None,
-                       reduce: bool | None = None) -> None:
-        self._reduction, self._code = _v.reduction(reduction, size_average, reduce)
-
-    @property
-    def reduction(self) -> str:
-        """'mean', 'sum' or 'none' (checked when set)."""
-        return self._reduction
-
-    @reduction.setter
-    def reduction(self, value: str) -> None:
-        self._set_reduction(value)
-
-    def __repr__(self) -> str:
-        parts = [f"{name}={getattr(self, name)!r}" for name in self._options]
-        parts.append(f"reduction={self.reduction!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
-
-
-class MarginRankingLoss(_PairwiseLoss):
+class MarginRankingLoss(Reduced):
     r"""Margin ranking loss (``torch.nn.MarginRankingLoss``).
 
     The loss object of :func:`fastloss.margin_ranking_loss` (see it for the
@@ -337,7 +313,7 @@ def gaussian_nll_loss(
     return _gaussian_nll(input, target, var, full, eps, code)
 
 
-class GaussianNLLLoss(_PairwiseLoss):
+class GaussianNLLLoss(Reduced):
     r"""Gaussian negative log-likelihood (``torch.nn.GaussianNLLLoss``).
 
     The loss object of :func:`fastloss.gaussian_nll_loss` (see it for the

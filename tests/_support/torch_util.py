@@ -94,6 +94,20 @@ class KernelCalls:
         return len(self.calls)
 
 
+def count_calls(monkeypatch, owner, name):
+    """Wrap ``owner.<name>`` (a kernel or binding) for the test: the returned
+    list gets one entry per call that reached it."""
+    calls = []
+    real = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """Count the kernel calls of the test (see KernelCalls)."""

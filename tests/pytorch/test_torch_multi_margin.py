@@ -9,6 +9,7 @@ from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close
 torch = pytest.importorskip("torch")
 
 from _support.torch_util import (
+    count_calls,
     skip_without_a_cxx_compiler,
     torch_raises_in_cxx,
 )
@@ -23,15 +24,7 @@ F = torch.nn.functional
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """How many calls reached fastloss's kernel."""
-    calls = []
-    kernel = _rows._multi_margin_kernel
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return kernel(*args, **kwargs)
-
-    monkeypatch.setattr(_rows, "_multi_margin_kernel", counted)
-    return calls
+    return count_calls(monkeypatch, _rows, "_multi_margin_kernel")
 
 
 def _data(shape, seed=0):

@@ -9,7 +9,7 @@ from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close
 
 torch = pytest.importorskip("torch")
 
-from _support.torch_util import skip_without_a_cxx_compiler
+from _support.torch_util import count_calls, skip_without_a_cxx_compiler
 
 import fastloss.torch as ft
 import fastloss.torch.functional as FT
@@ -21,15 +21,7 @@ F = torch.nn.functional
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """How many calls reached fastloss's kernel."""
-    calls = []
-    kernel = _rows._multilabel_kernel
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return kernel(*args, **kwargs)
-
-    monkeypatch.setattr(_rows, "_multilabel_kernel", counted)
-    return calls
+    return count_calls(monkeypatch, _rows, "_multilabel_kernel")
 
 
 def _data(shape, seed=0):

@@ -10,7 +10,7 @@ from _support.registry import REDUCTIONS, assert_grad_close, assert_loss_close
 
 torch = pytest.importorskip("torch")
 
-from _support.torch_util import skip_without_a_cxx_compiler
+from _support.torch_util import count_calls, skip_without_a_cxx_compiler
 
 import fastloss
 import fastloss.torch as ft
@@ -23,15 +23,7 @@ F = torch.nn.functional
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """The fastloss kernel calls of the test (the binding, wrapped)."""
-    calls = []
-    real = fastloss._core.triplet_margin_loss
-
-    def counting(*args):
-        calls.append(args[3:5])
-        return real(*args)
-
-    monkeypatch.setattr(fastloss._core, "triplet_margin_loss", counting)
-    return calls
+    return count_calls(monkeypatch, fastloss._core, "triplet_margin_loss")
 
 
 def _data(shape, seed=0):
