@@ -47,4 +47,14 @@ typedef double (*fl_block_fn)(const void *ctx, int64_t block, int64_t *bad);
 int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
                   int n_threads, double *total, int64_t *bad);
 
+/*
+ * fl_run_blocks, then the reduced loss of a call whose 'mean' divides by
+ * mean_denom: *loss_reduced (when not NULL) gets the blocks' sum, divided by
+ * mean_denom when mean is set. Nothing is written when a block reported an
+ * index (*bad >= 0: the caller's error) or on FL_ERR_NOMEM. bad may be NULL.
+ */
+int fl_run_reduced(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
+                   int n_threads, double *loss_reduced, int mean, double mean_denom,
+                   int64_t *bad);
+
 #endif /* FL_BLOCKS_H */

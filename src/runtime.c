@@ -195,6 +195,23 @@ int fl_run_blocks(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work
     return FL_OK;
 }
 
+int fl_run_reduced(fl_block_fn fn, const void *ctx, int64_t nblocks, int64_t work_elems,
+                   int n_threads, double *loss_reduced, int mean, double mean_denom,
+                   int64_t *bad)
+{
+    double total = 0.0;
+    int64_t first_bad = -1;
+    const int status = fl_run_blocks(fn, ctx, nblocks, work_elems, n_threads, &total,
+                                     &first_bad);
+    if (bad)
+        *bad = first_bad;
+    if (status != FL_OK || first_bad >= 0)
+        return status;
+    if (loss_reduced)
+        *loss_reduced = mean ? total / mean_denom : total;
+    return FL_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Dispatch.                                                                 */
 

@@ -163,15 +163,9 @@ int fl_cosine_embedding_loss_f32(const float *x1, const float *x2, const int8_t 
     ctx.target = target;
     ctx.margin = (double)opts->margin;
     const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
-    double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->emb_cos_block, &ctx, nblocks, n * d * 2, n_threads, &total,
-                                     &bad);
-    if (status != FL_OK)
-        return status;
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
-    return FL_OK;
+    return fl_run_reduced(fl_kernels()->emb_cos_block, &ctx, nblocks, n * d * 2, n_threads,
+                          out->loss_reduced, out->reduction == FL_REDUCTION_MEAN,
+                          (double)n, NULL);
 }
 #endif /* FL_BUILD_ENTRY */
 
@@ -308,14 +302,8 @@ int fl_triplet_margin_loss_f32(const float *anchor, const float *positive,
     ctx.norm = opts->p == 1 ? 1 : 2;
     ctx.swap = opts->swap != 0;
     const int64_t nblocks = (n + ctx.c.rows_per_block - 1) / ctx.c.rows_per_block;
-    double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->emb_tri_block, &ctx, nblocks, n * d * 3, n_threads, &total,
-                                     &bad);
-    if (status != FL_OK)
-        return status;
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
-    return FL_OK;
+    return fl_run_reduced(fl_kernels()->emb_tri_block, &ctx, nblocks, n * d * 3, n_threads,
+                          out->loss_reduced, out->reduction == FL_REDUCTION_MEAN,
+                          (double)n, NULL);
 }
 #endif /* FL_BUILD_ENTRY */

@@ -128,14 +128,9 @@ int fl_margin_ranking_loss_f32(const float *x1, const float *x2, const float *y,
     ctx.grad2 = grad2_out;
     ctx.want_sum = out->loss_reduced != NULL;
     const int64_t nblocks = (n + FL_BLOCK_ELEMS - 1) / FL_BLOCK_ELEMS;
-    double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->pw_mr_block, &ctx, nblocks, n, n_threads, &total, &bad);
-    if (status != FL_OK)
-        return status;
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
-    return FL_OK;
+    return fl_run_reduced(fl_kernels()->pw_mr_block, &ctx, nblocks, n, n_threads,
+                          out->loss_reduced, out->reduction == FL_REDUCTION_MEAN,
+                          (double)n, NULL);
 }
 #endif /* FL_BUILD_ENTRY */
 
@@ -333,13 +328,8 @@ int fl_gaussian_nll_loss_f32(const float *x, const float *t, const float *var, i
         ctx.cols_per_block = FL_BLOCK_ELEMS / ctx.b > 1 ? FL_BLOCK_ELEMS / ctx.b : 1;
         nblocks = ctx.a * ((ctx.c + ctx.cols_per_block - 1) / ctx.cols_per_block);
     }
-    double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->pw_gnll_block, &ctx, nblocks, n, n_threads, &total, &bad);
-    if (status != FL_OK)
-        return status;
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
-    return FL_OK;
+    return fl_run_reduced(fl_kernels()->pw_gnll_block, &ctx, nblocks, n, n_threads,
+                          out->loss_reduced, out->reduction == FL_REDUCTION_MEAN,
+                          (double)n, NULL);
 }
 #endif /* FL_BUILD_ENTRY */

@@ -166,14 +166,9 @@ int fl_multilabel_soft_margin_loss_f32(const float *x, const float *y, int64_t n
     ctx.weight = opts->weight;
     ctx.period = opts->period;
     const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
-    double total = 0.0;
-    int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->rows_mlsm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
-    if (status != FL_OK)
-        return status;
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
-    return FL_OK;
+    return fl_run_reduced(fl_kernels()->rows_mlsm_block, &ctx, nblocks, n * c, n_threads,
+                          out->loss_reduced, out->reduction == FL_REDUCTION_MEAN,
+                          (double)n, NULL);
 }
 #endif /* FL_BUILD_ENTRY */
 
@@ -288,9 +283,10 @@ int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, i
     ctx.margin = opts->margin;
     ctx.p = opts->p;
     const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
-    double total = 0.0;
     int64_t bad = -1;
-    const int status = fl_run_blocks(fl_kernels()->rows_mm_block, &ctx, nblocks, n * c, n_threads, &total, &bad);
+    const int status = fl_run_reduced(fl_kernels()->rows_mm_block, &ctx, nblocks, n * c,
+                                      n_threads, out->loss_reduced,
+                                      out->reduction == FL_REDUCTION_MEAN, (double)n, &bad);
     if (status != FL_OK)
         return status;
     if (bad >= 0) {
@@ -298,8 +294,6 @@ int fl_multi_margin_loss_f32(const float *x, const int64_t *target, int64_t n, i
             *bad_row = bad;
         return FL_ERR_TARGET;
     }
-    if (out->loss_reduced)
-        *out->loss_reduced = out->reduction == FL_REDUCTION_MEAN ? total / (double)n : total;
     return FL_OK;
 }
 #endif /* FL_BUILD_ENTRY */
