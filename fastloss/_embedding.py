@@ -35,20 +35,25 @@ __all__ = ["cosine_embedding_loss", "CosineEmbeddingLoss", "triplet_margin_loss"
            "TripletMarginLoss"]
 
 
-def _run(kernel, arrays, per_sample_shape, code, scalars, loss, grad, grad_output):
-    """Allocate outputs, call ``kernel(*arrays, n, d, *scalars, reduction,
-    grad_scale, grad_per_sample, loss_out, grad_out, *more_grads, n_threads)``
-    and shape the result: loss, grads (a tuple) or (loss, grads)."""
+def _run(kernel, arrays, names, per_sample_shape, code, scalars, loss, grad, grad_output,
+         out=None):
+    """Allocate outputs (or take the caller's ``out``, one buffer per float
+    input), call ``kernel(*arrays, n, d, *scalars, reduction, grad_scale,
+    grad_per_sample, loss_out, grad_out, *more_grads, n_threads)`` and shape
+    the result: loss, grads (a tuple) or (loss, grads)."""
     x = arrays[0]
     d = x.shape[-1] if x.ndim else 1
     n = x.size // d if d else int(np.prod(x.shape[:-1], dtype=np.int64))
     loss_out = np.empty(per_sample_shape, v.F32) if (loss and code == v.NONE) else None
     scale, per_sample = 1.0, None
-    n_grads = sum(a.dtype == v.F32 for a in arrays)   # one per float input
-    grads: tuple = (None,) * n_grads
+    floats = [(name, a) for name, a in zip(names, arrays) if a.dtype == v.F32]
+    grads: tuple = (None,) * len(floats)   # one per float input
     if grad:
         scale, per_sample = v.grad_output(grad_output, code, per_sample_shape)
-        grads = tuple(np.empty(x.shape, v.F32) for _ in range(n_grads))
+        # no in-place gradient: a row's gradients are written from both inputs
+        given = (None,) * len(floats) if out is None else v.out_buffers(
+            out, [(name, a, False) for name, a in floats], list(zip(names, arrays)))
+        grads = tuple(np.empty(x.shape, v.F32) if g is None else g for g in given)
     reduced = kernel(*arrays, n, d, *scalars, code, scale, per_sample, loss_out, *grads,
                      get_num_threads())
     value = (reduced if code != v.NONE else loss_out) if loss else None
@@ -85,14 +90,15 @@ def _cosine_target(target, x_shape):
     return np.ascontiguousarray((t == 1).astype(np.int8) - (t == -1).astype(np.int8))
 
 
-def _cosine(input1, input2, target, margin, code, *, loss=True, grad=False, grad_output=1.0):
+def _cosine(input1, input2, target, margin, code, *, loss=True, grad=False, grad_output=1.0,
+            out=None):
     x1, x2 = _rows((input1, input2), ("input1", "input2"))
     if x1.ndim not in (1, 2):
         raise ValueError(f"input1 and input2 must have shape (N, D) or (D,), got {x1.shape}")
     t = _cosine_target(target, x1.shape)
     shape = x1.shape[:1] if x1.ndim == 2 else ()
-    return _run(_core.cosine_embedding_loss, (x1, x2, t), shape, code, (margin,), loss, grad,
-                grad_output)
+    return _run(_core.cosine_embedding_loss, (x1, x2, t), ("input1", "input2", "target"),
+                shape, code, (margin,), loss, grad, grad_output, out)
 
 
 def _margin_any(value):
@@ -155,28 +161,31 @@ class CosineEmbeddingLoss(Reduced):
     def __call__(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> Any:
         return self.forward(input1, input2, target)
 
-    def loss_and_grad(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> Any:
-        """(loss, (d loss / d input1, d loss / d input2)) from one fused kernel call."""
-        return _cosine(input1, input2, target, self.margin, self._code, grad=True)
+    def loss_and_grad(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike,
+                      out: tuple | None = None) -> Any:
+        """(loss, (d loss / d input1, d loss / d input2)) from one fused kernel call;
+        ``out``: a tuple of two float32 buffers of the inputs' shape (None in it:
+        allocated), returned as the gradients."""
+        return _cosine(input1, input2, target, self.margin, self._code, grad=True, out=out)
 
     def backward(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike,
-                 grad_output: ArrayLike = 1.0) -> Any:
+                 grad_output: ArrayLike = 1.0, out: tuple | None = None) -> Any:
         """(grad_input1, grad_input2) times grad_output, without the loss."""
         return _cosine(input1, input2, target, self.margin, self._code, loss=False,
-                       grad=True, grad_output=grad_output)
+                       grad=True, grad_output=grad_output, out=out)
 
 
 
 # ---------------------------------------------------------------- triplet
 
 def _triplet(anchor, positive, negative, margin, p, eps, swap, code, *, loss=True,
-             grad=False, grad_output=1.0):
+             grad=False, grad_output=1.0, out=None):
     a, pos, neg = _rows((anchor, positive, negative), ("anchor", "positive", "negative"))
     if a.ndim == 0:
         raise ValueError("anchor, positive and negative must have at least one dimension "
                          "(the embedding), got scalars")
-    return _run(_core.triplet_margin_loss, (a, pos, neg), a.shape[:-1], code,
-                (margin, p, eps, swap), loss, grad, grad_output)
+    return _run(_core.triplet_margin_loss, (a, pos, neg), ("anchor", "positive", "negative"),
+                a.shape[:-1], code, (margin, p, eps, swap), loss, grad, grad_output, out)
 
 
 def _margin_positive(value):
@@ -281,13 +290,15 @@ class TripletMarginLoss(Reduced):
         return self.forward(anchor, positive, negative)
 
     def loss_and_grad(self, anchor: ArrayLike, positive: ArrayLike,
-                      negative: ArrayLike) -> Any:
-        """(loss, (grad_anchor, grad_positive, grad_negative)) from one fused kernel call."""
-        return self._call(anchor, positive, negative, grad=True)
+                      negative: ArrayLike, out: tuple | None = None) -> Any:
+        """(loss, (grad_anchor, grad_positive, grad_negative)) from one fused kernel
+        call; ``out``: a tuple of three float32 buffers of the inputs' shape (None
+        in it: allocated), returned as the gradients."""
+        return self._call(anchor, positive, negative, grad=True, out=out)
 
     def backward(self, anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike,
-                 grad_output: ArrayLike = 1.0) -> Any:
+                 grad_output: ArrayLike = 1.0, out: tuple | None = None) -> Any:
         """(grad_anchor, grad_positive, grad_negative) times grad_output, without the loss."""
         return self._call(anchor, positive, negative, loss=False, grad=True,
-                          grad_output=grad_output)
+                          grad_output=grad_output, out=out)
 

@@ -82,11 +82,26 @@ def _result(reduced, loss_out, code, loss, grads):
 # margin_ranking_loss
 
 
+def _grad_buffer(given, shape):
+    """The kernel's output for a gradient of `shape`: the caller's buffer
+    when it has that shape, else a new array (then summed into the buffer)."""
+    return given if given is not None and given.shape == shape else np.empty(shape, _v.F32)
+
+
+def _into(given, g):
+    """Gradient `g` in the caller's buffer `given` (when there is one)."""
+    if given is None or g is given:
+        return g
+    np.copyto(given, g)
+    return given
+
+
 def _margin_ranking(input1, input2, target, margin, code, *, loss=True, grad=False,
-                    grad_output=1.0, sum_grads=True):
+                    grad_output=1.0, sum_grads=True, out=None):
     """The runner: margin already checked, `code` the reduction's.
     `sum_grads=False` (fastloss.torch, reduction='none') leaves the gradients
-    of the broadcast shape."""
+    of the broadcast shape; `out` the caller's (grad_input1, grad_input2)
+    buffers (grad_input1 may be input1)."""
     names = ("input1", "input2", "target")
     x1, x2, y = (_v.as_f32(a, n) for a, n in zip((input1, input2, target), names))
     if not x1.ndim == x2.ndim == y.ndim:
@@ -95,14 +110,19 @@ def _margin_ranking(input1, input2, target, margin, code, *, loss=True, grad=Fal
                          f"input2 {x2.shape}, target {y.shape}")
     shape = _broadcast((x1, x2, y), names)
     loss_out, scale, per_sample = _outputs(shape, code, loss, grad, grad_output)
-    g1 = np.empty(shape, _v.F32) if grad else None
-    g2 = np.empty(shape, _v.F32) if grad else None
+    given = (None, None)
+    if grad and out is not None:
+        given = _v.out_buffers(out, [("input1", x1, True), ("input2", x2, False)],
+                               list(zip(names, (x1, x2, y))))
+    g1 = _grad_buffer(given[0], shape) if grad else None
+    g2 = _grad_buffer(given[1], shape) if grad else None
     reduced = _core.margin_ranking_loss(
         _expand(x1, shape), _expand(x2, shape), _expand(y, shape), margin, g2, code, scale,
         per_sample, loss_out, g1, get_num_threads())
     grads = None
     if grad:
-        grads = (_sum_to(g1, x1.shape), _sum_to(g2, x2.shape)) if sum_grads else (g1, g2)
+        grads = ((_into(given[0], _sum_to(g1, x1.shape)), _into(given[1], _sum_to(g2, x2.shape)))
+                 if sum_grads else (g1, g2))
     return _result(reduced, loss_out, code, loss, grads)
 
 
@@ -179,15 +199,19 @@ class MarginRankingLoss(Reduced):
 
     __call__ = forward
 
-    def loss_and_grad(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> Any:
-        """(loss, (grad_input1, grad_input2)) from one fused kernel call."""
-        return _margin_ranking(input1, input2, target, self._margin, self._code, grad=True)
+    def loss_and_grad(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike,
+                      out: tuple | None = None) -> Any:
+        """(loss, (grad_input1, grad_input2)) from one fused kernel call; ``out``:
+        a tuple of two float32 buffers of the inputs' shapes (None in it:
+        allocated; the first may be input1), returned as the gradients."""
+        return _margin_ranking(input1, input2, target, self._margin, self._code, grad=True,
+                               out=out)
 
     def backward(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike,
-                 grad_output: ArrayLike = 1.0) -> tuple[_F32, _F32]:
+                 grad_output: ArrayLike = 1.0, out: tuple | None = None) -> tuple[_F32, _F32]:
         """(grad_input1, grad_input2) times grad_output, without the loss."""
         return _margin_ranking(input1, input2, target, self._margin, self._code, loss=False,
-                               grad=True, grad_output=grad_output)
+                               grad=True, grad_output=grad_output, out=out)
 
 
 # ---------------------------------------------------------------------------
@@ -216,8 +240,10 @@ def _var_layout(x_shape, var):
 
 
 def _gaussian_nll(input, target, var, full, eps, code, *, loss=True, grad=False,
-                  grad_output=1.0):
-    """The runner: full and eps already checked, `code` the reduction's."""
+                  grad_output=1.0, out=None):
+    """The runner: full and eps already checked, `code` the reduction's; `out`
+    the caller's (grad_input, grad_var) buffers (grad_input may be input;
+    grad_var None for a float var)."""
     x = _v.as_f32(input, "input")
     t = _v.as_f32(target, "target")
     if t.shape != x.shape:
@@ -240,11 +266,20 @@ def _gaussian_nll(input, target, var, full, eps, code, *, loss=True, grad=False,
             raise ValueError("var has negative entry/entries")
         v32, a, b, c = _var_layout(x.shape, v)
     loss_out, scale, per_sample = _outputs(x.shape, code, loss, grad, grad_output)
-    gx = np.empty(x.shape, _v.F32) if grad else None
-    gv = np.empty(a * c, _v.F32) if (grad and not scalar) else None
+    given = (None, None)
+    if grad and out is not None:
+        given = _v.out_buffers(out, [("input", x, True), ("var", None if scalar else v, False)],
+                               [("input", x), ("target", t), ("var", v32)])
+    gx = _grad_buffer(given[0], x.shape) if grad else None
+    gv = None
+    if grad and not scalar:
+        gv = np.empty(a * c, _v.F32) if given[1] is None else given[1].reshape(-1)
     reduced = _core.gaussian_nll_loss(x, t, v32, a, b, c, scalar, full, eps, gv, code, scale,
                                       per_sample, loss_out, gx, get_num_threads())
-    grads = (gx, None if scalar else gv.reshape(v.shape)) if grad else None
+    grads = None
+    if grad:
+        grads = (gx, None if scalar else (gv.reshape(v.shape) if given[1] is None
+                                          else given[1]))
     return _result(reduced, loss_out, code, loss, grads)
 
 
@@ -343,13 +378,18 @@ class GaussianNLLLoss(Reduced):
 
     __call__ = forward
 
-    def loss_and_grad(self, input: ArrayLike, target: ArrayLike,
-                      var: ArrayLike | float) -> Any:
-        """(loss, (grad_input, grad_var)) from one fused kernel call."""
-        return _gaussian_nll(input, target, var, self._full, self._eps, self._code, grad=True)
+    def loss_and_grad(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float,
+                      out: tuple | None = None) -> Any:
+        """(loss, (grad_input, grad_var)) from one fused kernel call; ``out``: a
+        tuple of float32 buffers of input's and var's shapes (None in it:
+        allocated; the first may be input; the second None for a float var),
+        returned as the gradients."""
+        return _gaussian_nll(input, target, var, self._full, self._eps, self._code, grad=True,
+                             out=out)
 
     def backward(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float,
-                 grad_output: ArrayLike = 1.0) -> tuple[_F32, _F32 | None]:
+                 grad_output: ArrayLike = 1.0,
+                 out: tuple | None = None) -> tuple[_F32, _F32 | None]:
         """(grad_input, grad_var) times grad_output, without the loss."""
         return _gaussian_nll(input, target, var, self._full, self._eps, self._code,
-                             loss=False, grad=True, grad_output=grad_output)
+                             loss=False, grad=True, grad_output=grad_output, out=out)

@@ -170,27 +170,58 @@ def check_disjoint(name, buf, others):
             raise ValueError(f"{name} must not overlap {other}")
 
 
-def out_buffer(out, x, reads):
+def out_buffer(out, x, reads, name="out", input_name="input"):
     """Validate a caller's gradient buffer for input x (already float32
     C-contiguous). `reads` holds (name, array or None) for every other array
     the kernel reads: out must not share memory with any of them."""
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != F32:
-        raise TypeError(f"out must have dtype float32, got {out.dtype}")
+        raise TypeError(f"{name} must have dtype float32, got {out.dtype}")
     if out.shape != x.shape:
-        raise ValueError(f"out has shape {out.shape}, expected the input's shape {x.shape}")
+        raise ValueError(f"{name} has shape {out.shape}, expected the {input_name}'s shape "
+                         f"{x.shape}")
     if not out.flags.c_contiguous or not out.flags.aligned:
-        raise ValueError("out must be C-contiguous and aligned")
+        raise ValueError(f"{name} must be C-contiguous and aligned")
     if not out.flags.writeable:
-        raise ValueError("out is read-only")
+        raise ValueError(f"{name} is read-only")
     if out is not x and np.may_share_memory(out, x):
         same = out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
         if not same:
-            raise ValueError("out overlaps input without being the same memory; pass "
-                             "out=input for an in-place gradient, or a separate array")
-    check_disjoint("out", out, reads)
+            raise ValueError(f"{name} overlaps {input_name} without being the same memory; "
+                             f"pass {name}={input_name} for an in-place gradient, or a "
+                             "separate array")
+    check_disjoint(name, out, reads)
     return out
+
+
+def out_buffers(out, grads, reads):
+    """Validate ``out``, a caller's tuple of gradient buffers for a loss of
+    several differentiable arrays: `grads` holds (name, array, in_place) per
+    gradient, in order (``array`` None: that gradient does not exist, and its
+    buffer must be None); `reads` holds (name, array) for every array the
+    kernel reads. Each buffer has its array's shape and overlaps nothing the
+    kernel reads or writes, except that a buffer may be its own array where
+    ``in_place`` (the kernel reads each element before writing it). Returns
+    the buffers as a tuple (None where not given)."""
+    if not isinstance(out, (tuple, list)):
+        raise TypeError(f"out must be a tuple of {len(grads)} arrays (one per gradient), "
+                        f"got {type(out).__name__}")
+    if len(out) != len(grads):
+        raise ValueError(f"out must hold {len(grads)} arrays (one per gradient), got "
+                         f"{len(out)}")
+    checked = []
+    for k, (buf, (name, x, in_place)) in enumerate(zip(out, grads)):
+        label = f"out[{k}]"
+        if buf is None:
+            checked.append(None)
+            continue
+        if x is None:
+            raise ValueError(f"{label} must be None: {name} has no gradient")
+        others = [(n, a) for n, a in reads if not (in_place and a is x)]
+        others += [(f"out[{j}]", b) for j, b in enumerate(checked) if b is not None]
+        checked.append(out_buffer(buf, x, others, label, name))
+    return tuple(checked)
 
 
 def grad_output(value, code, shape):

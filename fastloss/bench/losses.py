@@ -55,7 +55,6 @@ class LossSpec:
     options: tuple = ()   # (name, value) pairs given to the fastloss class, the torch
                           # function and the reference (PyTorch's defaults otherwise)
     headline: bool = True  # in a run without --losses (the others: --losses all)
-    out: bool = True      # its class takes out= (the losses of several inputs do not yet)
 
     @property
     def arrays(self):
@@ -158,18 +157,18 @@ SPECS = {spec.name: spec for spec in (
     _spec("margin_ranking_loss", "MarginRankingLoss",
           ("margin_ranking_loss", "margin_ranking_loss_grad"), "margin_ranking_loss",
           (("normal", True), ("normal", True), ("sign", False)), "copy", 1, _ELEMENTS,
-          _ELEMENTS_QUICK, aliases=("margin_ranking",), out=False),
+          _ELEMENTS_QUICK, aliases=("margin_ranking",)),
     _spec("gaussian_nll_loss", "GaussianNLLLoss", ("gaussian_nll_loss", "gaussian_nll_loss_grad"),
           "gaussian_nll_loss", (("normal", True), ("normal", False), ("positive", True)),
-          "copy", 1, _ELEMENTS, _ELEMENTS_QUICK, aliases=("gaussian_nll",), out=False),
+          "copy", 1, _ELEMENTS, _ELEMENTS_QUICK, aliases=("gaussian_nll",)),
     _spec("cosine_embedding_loss", "CosineEmbeddingLoss",
           ("cosine_embedding_loss", "cosine_embedding_loss_grad"), "cosine_embedding_loss",
           (("normal", True), ("normal", True), ("sign_rows", False)), "copy", 2, _EMBEDDINGS,
-          _EMBEDDINGS_QUICK, aliases=("cosine_embedding",), out=False),
+          _EMBEDDINGS_QUICK, aliases=("cosine_embedding",)),
     _spec("triplet_margin_loss", "TripletMarginLoss",
           ("triplet_margin_loss", "triplet_margin_loss_grad"), "triplet_margin_loss",
           (("normal", True), ("normal", True), ("normal", True)), "copy", 2, _EMBEDDINGS,
-          _EMBEDDINGS_QUICK, aliases=("triplet_margin",), out=False),
+          _EMBEDDINGS_QUICK, aliases=("triplet_margin",)),
 )}
 
 LOSSES = tuple(SPECS)

@@ -9,8 +9,8 @@ fastloss        the loss object with its default reduction ('mean') or the
                 options of the loss's spec (kl_div: 'batchmean'):
                 ``loss(x, t)``, ``loss.backward(x, t, out=buf)``,
                 ``loss.loss_and_grad(x, t, out=buf)`` (every array of the call
-                in its order; no out= for the losses of several inputs, whose
-                classes allocate their gradients); threads set around the
+                in its order; for several gradients out= is a tuple of
+                buffers); threads set around the
                 timing loop with ``fastloss.threads(n)``, and the ISA path
                 (``--isa``) with ``fastloss._core.set_isa``
 fastloss_alloc  the same with ``out=None``: a fresh gradient array per call
@@ -144,8 +144,6 @@ def unavailable_reason(provider, loss, shape, mode):
             return f"no JAX form of {loss} in the benchmarks"
         if provider == "sklearn" and spec.sklearn_class is None:
             return f"scikit-learn has no {loss}"
-        if provider == "fastloss_alloc" and not spec.out:
-            return f"fastloss's {spec.fastloss_class} has no out= (it always allocates)"
     return None
 
 
@@ -170,13 +168,13 @@ def make_runner(provider, w, mode, n_threads, isa=None):
 
 def _fastloss(w, mode, n, alloc=False):
     obj = getattr(fastloss, w.spec.fastloss_class)(**w.options)
-    out = {"out": None if alloc else w.buf} if w.spec.out else {}
+    out = None if alloc else (w.buf if len(w.bufs) == 1 else tuple(w.bufs))
     if mode == "forward":
         fn = functools.partial(obj, *w.args)
     elif mode == "backward":
-        fn = functools.partial(obj.backward, *w.args, **out)
+        fn = functools.partial(obj.backward, *w.args, out=out)
     else:
-        fn = functools.partial(obj.loss_and_grad, *w.args, **out)
+        fn = functools.partial(obj.loss_and_grad, *w.args, out=out)
     return Runner(fn, lambda: fastloss.threads(n))
 
 
