@@ -132,18 +132,18 @@ def unavailable_reason(provider, loss, shape, mode):
     Cheap: no import of the peer libraries."""
     if provider not in PROVIDERS:
         return f"unknown provider {provider!r}"
-    if provider in _MODULES and not installed(_MODULES[provider]):
-        return f"{_MODULES[provider]} is not installed"
-    if provider == "fastloss_alloc" and mode == "forward":
-        return "the forward pass allocates no gradient"
-    if provider == "reference" and math.prod(shape) > REFERENCE_MAX_ELEMENTS:
-        return "the float64 reference takes seconds above 2^22 elements"
     spec = SPECS.get(loss)
     if spec is not None:
         if provider == "jax" and spec.jax_loss is None:
             return f"no JAX form of {loss} in the benchmarks"
         if provider == "sklearn" and spec.sklearn_class is None:
             return f"scikit-learn has no {loss}"
+    if provider in _MODULES and not installed(_MODULES[provider]):
+        return f"{_MODULES[provider]} is not installed"
+    if provider == "fastloss_alloc" and mode == "forward":
+        return "the forward pass allocates no gradient"
+    if provider == "reference" and math.prod(shape) > REFERENCE_MAX_ELEMENTS:
+        return "the float64 reference takes seconds above 2^22 elements"
     return None
 
 
