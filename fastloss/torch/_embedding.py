@@ -16,14 +16,13 @@ that does not require grad, inputs of one shape, and options they cover;
 everything else runs PyTorch's own function (its result or its error):
 other dtypes and devices, broadcasting inputs, triplet_margin_loss's p other
 than 1 and 2, a margin PyTorch refuses, torch.func transforms, forward-mode
-AD. Double backward is not supported through the fused route
-(``once_differentiable``).
+AD. Double backward (``create_graph=True``) differentiates PyTorch's own
+loss, recomputed from the inputs, as the other losses' eager routes do.
 """
 
 import torch
 import torch.nn.functional as _F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from fastloss import _embedding as _np_embedding
 from fastloss import _validate
@@ -58,25 +57,34 @@ def _scaled(grad, go, eager=True):
 
 class _EmbeddingLoss(torch.autograd.Function):
     """Loss and every input's gradient from one kernel call (eager mode).
-    ``run(need_grad)`` returns ``(loss tensor, grads tuple or None)``."""
+    ``run(need_grad)`` returns ``(loss tensor, grads tuple or None)``;
+    ``torch_loss()`` is PyTorch's loss of the same inputs, differentiated
+    for a double backward (create_graph=True)."""
 
     @staticmethod
-    def forward(ctx, run, n_inputs, *inputs):
-        need = any(ctx.needs_input_grad[2:2 + n_inputs])
+    def forward(ctx, run, torch_loss, n_inputs, *inputs):
+        need = any(ctx.needs_input_grad[3:3 + n_inputs])
         loss, grads = run(need)
         ctx.set_materialize_grads(False)
-        ctx.n_inputs = n_inputs
+        ctx.n_inputs, ctx.torch_loss, ctx.inputs = n_inputs, torch_loss, inputs
         if need:
             ctx.save_for_backward(*grads)
         return loss
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, go):
         grads = ctx.saved_tensors
+        none = (None, None, None)
         if go is None or not grads:
-            return (None, None) + (None,) * ctx.n_inputs
-        return (None, None) + tuple(_scaled(g, go) for g in grads)
+            return none + (None,) * ctx.n_inputs
+        needs = ctx.needs_input_grad[3:]
+        if torch.is_grad_enabled():   # double backward: PyTorch's loss, from the inputs
+            with torch.enable_grad():
+                wrt = [t for t, need in zip(ctx.inputs, needs) if need]
+                second = list(torch.autograd.grad(ctx.torch_loss(), wrt, go, create_graph=True))
+            return none + tuple(second.pop(0) if need else None for need in needs)
+        ctx.torch_loss = ctx.inputs = None
+        return none + tuple(_scaled(g, go) if need else None for g, need in zip(grads, needs))
 
 
 def _plain(t):
@@ -231,7 +239,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
         return loss_tensor(value), tuple(torch.from_numpy(g) for g in grads) \
             if need_grad else None
 
-    return _EmbeddingLoss.apply(run, 2, input1, input2)
+    return _EmbeddingLoss.apply(run, torch_loss, 2, input1, input2)
 
 
 
@@ -336,4 +344,4 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         return loss_tensor(value), tuple(torch.from_numpy(g) for g in grads) \
             if need_grad else None
 
-    return _EmbeddingLoss.apply(run, 3, anchor, positive, negative)
+    return _EmbeddingLoss.apply(run, torch_loss, 3, anchor, positive, negative)

@@ -164,3 +164,29 @@ def test_legacy_arguments():
     assert_loss_close(got.item(), F.cosine_embedding_loss(x1, x2, t, reduction="sum").item(),
                       rtol=RTOL)
     assert np.isfinite(got.item())
+
+
+@pytest.mark.parametrize("which", ["cosine", "triplet"])
+def test_double_backward_is_torchs(which):
+    """create_graph=True differentiates PyTorch's loss of the same inputs: the
+    second-order gradient is torch's (the embedding losses, both)."""
+    g = torch.Generator().manual_seed(3)
+    a, b, c = (torch.randn(5, 4, generator=g, dtype=torch.float32) for _ in range(3))
+    t = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+
+    def run(fn):
+        x, y, z = (u.clone().requires_grad_() for u in (a, b, c))
+        if which == "cosine":
+            loss = fn.cosine_embedding_loss(x, y, t, margin=0.1)
+            wrt = (x, y)
+        else:
+            loss = fn.triplet_margin_loss(x, y, z, margin=2.0)
+            wrt = (x, y, z)
+        first = torch.autograd.grad(loss, wrt, create_graph=True)
+        sum(f.square().sum() for f in first).backward()
+        return [f.detach() for f in first], [w.grad for w in wrt]
+
+    ours_first, ours_second = run(FT)
+    theirs_first, theirs_second = run(F)
+    for o, e in zip(ours_first + ours_second, theirs_first + theirs_second, strict=True):
+        torch.testing.assert_close(o, e, rtol=1e-5, atol=1e-6)
