@@ -60,11 +60,11 @@ CHUNK_BYTES = 32 << 20    # the logits buffer's target size
 MIN_CHUNK_ROWS = 64       # below this a GEMM's short side starves BLAS
 
 
-def default_chunk_size(n: int, vocab: int) -> int:
+def default_chunk_size(n: int, vocab: int, chunk_bytes: int = CHUNK_BYTES) -> int:
     """Rows per chunk for `n` tokens and a vocabulary of `vocab`: about
-    :data:`CHUNK_BYTES` of float32 logits, at least :data:`MIN_CHUNK_ROWS`,
-    at most `n` (and at least 1)."""
-    rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (4 * max(vocab, 1)))
+    `chunk_bytes` (:data:`CHUNK_BYTES`) of float32 logits, at least
+    :data:`MIN_CHUNK_ROWS`, at most `n` (and at least 1)."""
+    rows = max(MIN_CHUNK_ROWS, chunk_bytes // (4 * max(vocab, 1)))
     return max(1, min(n, rows))
 
 
@@ -94,7 +94,8 @@ class Plan:
                  "denominator", "grad", "n_threads", "z_loss")
 
     def __init__(self, input, linear_weight, target, linear_bias, weight, ignore_index, code,
-                 label_smoothing, chunk_size, loss, grad, grad_output, z_loss=0.0):
+                 label_smoothing, chunk_size, loss, grad, grad_output, z_loss=0.0,
+                 chunk_bytes=CHUNK_BYTES):
         self.z_loss = z_loss
         x, W, b, t, w, unbatched = v.linear_ce_arrays(input, linear_weight, target,
                                                       linear_bias, weight, ignore_index)
@@ -102,8 +103,8 @@ class Plan:
         n, h = x.shape
         self.n, self.h = n, h
         self.c = c = W.shape[0]
-        self.rows = default_chunk_size(n, c) if chunk_size is None else min(max(n, 1),
-                                                                             chunk_size)
+        self.rows = (default_chunk_size(n, c, chunk_bytes) if chunk_size is None
+                     else min(max(n, 1), chunk_size))
         self.code, self.ignore_index, self.label_smoothing = code, ignore_index, label_smoothing
         self.grad = grad
         scale, per_sample = 1.0, None

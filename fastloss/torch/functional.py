@@ -697,8 +697,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         Accepted for compatibility: fastloss always chunks; its
         ``batch_chunk_size``, when set, is the chunk size.
     chunk_size : int >= 1, keyword-only, optional
-        Tokens per chunk (default: about 32 MiB of logits, see
-        :func:`fastloss.linear_cross_entropy`). Only memory and speed depend on it.
+        Tokens per chunk (default: about 16 MiB of logits, ``16 MiB / (4 V)``
+        tokens, at least 64: half the NumPy API's, since torch accumulates
+        grad_weight in place). Only memory and speed depend on it.
 
     Returns
     -------

@@ -246,6 +246,8 @@ def test_default_chunk_size_rule():
     assert _linear_ce.default_chunk_size(100, 32000) == 100          # at most N
     assert _linear_ce.default_chunk_size(10**6, 10**7) == _linear_ce.MIN_CHUNK_ROWS
     assert _linear_ce.default_chunk_size(0, 10) == 1
+    # another target size (fastloss.torch's: half, torch accumulates grad_weight in place)
+    assert _linear_ce.default_chunk_size(8192, 32000, 16 << 20) == (16 << 20) // (4 * 32000)
     # about CHUNK_BYTES of logits
     rows = _linear_ce.default_chunk_size(10**6, 128256)
     assert rows * 128256 * 4 <= max(_linear_ce.CHUNK_BYTES, 64 * 128256 * 4)
