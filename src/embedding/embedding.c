@@ -6,8 +6,8 @@
  * (FL_BUILD_ENTRY), run the dispatched copy.
  *
  * Per row the kernel makes one pass over the row's d elements of each input
- * for the dot products / norms (double, four fixed lanes: element j goes to
- * lane j % 4, then (l0 + l1) + (l2 + l3)), computes the row's loss and a few
+ * for the dot products / norms (double, in the vector lanes of this ISA's
+ * copy under omp simd: a fixed order per build), computes the row's loss and a few
  * per-row coefficients in double, then, when gradients are wanted, one pass
  * writing every gradient row (each element a double combination of the
  * inputs, rounded once to float32). Blocks are fixed ranges of whole rows,
@@ -34,11 +34,6 @@ static inline double emb_relu(double v)
 static inline double emb_sign(double v)
 {
     return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : (v == v ? 0.0 : v));
-}
-
-static inline double emb_lanes(const double l[4])
-{
-    return (l[0] + l[1]) + (l[2] + l[3]);
 }
 
 /* Rows per block: about FL_BLOCK_ELEMS elements, at least one row. */
@@ -99,27 +94,20 @@ double FL_FN(fl_emb_cos_block)(const void *vctx, int64_t block, int64_t *bad)
     double acc = 0.0;
     for (int64_t i = r0; i < r1; i++) {
         const float *a = ctx->x1 + i * d, *b = ctx->x2 + i * d;
-        double dot[4] = {0.0, 0.0, 0.0, 0.0}, aa[4] = {0.0, 0.0, 0.0, 0.0};
-        double bb[4] = {0.0, 0.0, 0.0, 0.0};
-        int64_t j = 0;
-        for (; j + 4 <= d; j += 4) {
-            for (int k = 0; k < 4; k++) {
-                const double u = (double)a[j + k], v = (double)b[j + k];
-                dot[k] += u * v;
-                aa[k] += u * u;
-                bb[k] += v * v;
-            }
-        }
-        for (int k = 0; j < d; j++, k++) {
+        /* in double, in the vector lanes of this ISA's copy (a fixed order
+         * per build: the same bits for any thread count) */
+        double dot = 0.0, aa = 0.0, bb = 0.0;
+        FL_SIMD_SUM3(dot, aa, bb)
+        for (int64_t j = 0; j < d; j++) {
             const double u = (double)a[j], v = (double)b[j];
-            dot[k] += u * v;
-            aa[k] += u * u;
-            bb[k] += v * v;
+            dot += u * v;
+            aa += u * u;
+            bb += v * v;
         }
-        const double m1 = emb_lanes(aa) + FL_COSINE_EMBEDDING_EPS;
-        const double m2 = emb_lanes(bb) + FL_COSINE_EMBEDDING_EPS;
+        const double m1 = aa + FL_COSINE_EMBEDDING_EPS;
+        const double m2 = bb + FL_COSINE_EMBEDDING_EPS;
         const double den = sqrt(m1 * m2);
-        const double cs = emb_lanes(dot) / den;
+        const double cs = dot / den;
         const int y = ctx->target[i];
         double loss = 0.0, g = 0.0;
         if (y == 1) {
@@ -178,29 +166,23 @@ typedef struct {
     int norm, swap;
 } tri_ctx;
 
-/* dist(u, v) = ||u - v + eps||_norm over d elements, four fixed lanes */
+/* dist(u, v) = ||u - v + eps||_norm over d elements, summed in double in the
+ * vector lanes of this ISA's copy (a fixed order per build) */
 static double tri_dist(const float *u, const float *v, int64_t d, double eps, int norm)
 {
-    double l[4] = {0.0, 0.0, 0.0, 0.0};
-    int64_t j = 0;
+    double l = 0.0;
     if (norm == 2) {
-        for (; j + 4 <= d; j += 4)
-            for (int k = 0; k < 4; k++) {
-                const double t = ((double)u[j + k] - (double)v[j + k]) + eps;
-                l[k] += t * t;
-            }
-        for (int k = 0; j < d; j++, k++) {
+        FL_SIMD_SUM(l)
+        for (int64_t j = 0; j < d; j++) {
             const double t = ((double)u[j] - (double)v[j]) + eps;
-            l[k] += t * t;
+            l += t * t;
         }
-        return sqrt(emb_lanes(l));
+        return sqrt(l);
     }
-    for (; j + 4 <= d; j += 4)
-        for (int k = 0; k < 4; k++)
-            l[k] += fabs(((double)u[j + k] - (double)v[j + k]) + eps);
-    for (int k = 0; j < d; j++, k++)
-        l[k] += fabs(((double)u[j] - (double)v[j]) + eps);
-    return emb_lanes(l);
+    FL_SIMD_SUM(l)
+    for (int64_t j = 0; j < d; j++)
+        l += fabs(((double)u[j] - (double)v[j]) + eps);
+    return l;
 }
 
 /* the gradient coefficient of one distance: g / dist (0 at dist 0) for the

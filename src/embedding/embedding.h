@@ -10,8 +10,8 @@
  *
  * Threads and determinism as everywhere in fastloss: the rows are cut into
  * fixed blocks of about FL_BLOCK_ELEMS elements (the shape alone decides);
- * per row, the dot products are accumulated in double in four fixed lanes
- * (element j into lane j % 4, lanes added as (l0 + l1) + (l2 + l3)); the
+ * per row, the dot products are accumulated in double in the vector lanes
+ * of the dispatched ISA's copy (omp simd: a fixed order per build); the
  * rows' losses are added in double in row order within a block, and the
  * blocks' partial sums in block order by fl_run_blocks. Results are bitwise
  * the same for any n_threads.
