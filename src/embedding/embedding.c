@@ -199,32 +199,6 @@ static inline double tri_dir(double v, int norm)
     return norm == 1 ? emb_sign(v) : v;
 }
 
-/* One row's three gradients from the row's coefficients (see the block
- * below). `norm` and `swap` are constants at every call site, so each of the
- * four specialisations is one vectorised loop (with them read at run time
- * the loop kept its branches and ran scalar). */
-FL_INLINE void tri_grad_row(const float *a, const float *p, const float *q, float *ga,
-                            float *gp, float *gn, int64_t d, double eps, double cap,
-                            double can, double cpn, const int norm, const int swap)
-{
-    FL_SIMD
-    for (int64_t e = 0; e < d; e++) {
-        const double ua = (double)a[e], up = (double)p[e], un = (double)q[e];
-        const double vap = tri_dir((ua - up) + eps, norm);
-        const double van = tri_dir((ua - un) + eps, norm);
-        if (swap) {
-            const double vpn = tri_dir((up - un) + eps, norm);
-            ga[e] = (float)(cap * vap - can * van);
-            gp[e] = (float)(-(cap * vap) - cpn * vpn);
-            gn[e] = (float)(can * van + cpn * vpn);
-        } else {
-            ga[e] = (float)(cap * vap - can * van);
-            gp[e] = (float)(-(cap * vap));
-            gn[e] = (float)(can * van);
-        }
-    }
-}
-
 double FL_FN(fl_emb_tri_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
@@ -267,12 +241,26 @@ double FL_FN(fl_emb_tri_block)(const void *vctx, int64_t block, int64_t *bad)
         const double cpn = g * wp;   /* wp already divided by dist(p, n) for the 2-norm */
         float *ga = ctx->c.grad_out[0] + i * d, *gp = ctx->c.grad_out[1] + i * d;
         float *gn = ctx->c.grad_out[2] + i * d;
-        if (norm == 2)
-            ctx->swap ? tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 2, 1)
-                      : tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 2, 0);
-        else
-            ctx->swap ? tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 1, 1)
-                      : tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 1, 0);
+        if (ctx->swap) {
+            for (int64_t e = 0; e < d; e++) {
+                const double ua = (double)a[e], up = (double)p[e], un = (double)q[e];
+                const double vap = tri_dir((ua - up) + eps, norm);
+                const double van = tri_dir((ua - un) + eps, norm);
+                const double vpn = tri_dir((up - un) + eps, norm);
+                ga[e] = (float)(cap * vap - can * van);
+                gp[e] = (float)(-(cap * vap) - cpn * vpn);
+                gn[e] = (float)(can * van + cpn * vpn);
+            }
+        } else {
+            for (int64_t e = 0; e < d; e++) {
+                const double ua = (double)a[e];
+                const double vap = tri_dir((ua - (double)p[e]) + eps, norm);
+                const double van = tri_dir((ua - (double)q[e]) + eps, norm);
+                ga[e] = (float)(cap * vap - can * van);
+                gp[e] = (float)(-(cap * vap));
+                gn[e] = (float)(can * van);
+            }
+        }
     }
     return ctx->c.want_sum ? acc : 0.0;
 }
