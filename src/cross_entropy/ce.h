@@ -71,6 +71,14 @@ typedef struct {
  * values are the same bits either way. */
 #define FL_STREAM_MIN_BYTES ((int64_t)32 << 20)
 
+/* Such rows run in blocks of about this many elements (1 MiB of input), in
+ * which each row's gradient is written while the next row's exps are
+ * computed, and the row after that is prefetched (rows.c): the memory
+ * traffic overlaps the arithmetic instead of following it. A block's first
+ * row is read and its last row written without that overlap, hence blocks
+ * of several rows; the grid depends on the shape only. */
+#define FL_PIPE_BLOCK_ELEMS ((int64_t)1 << 18)
+
 /* kdim.c: block b covers positions_per_block positions of one sample. */
 typedef struct {
     fl_ce_problem p;
@@ -149,21 +157,70 @@ FL_INLINE float ce_exp_chunk(const float *x, int64_t n, float m, float *g, const
     return s;
 }
 
+/* A gradient row whose exps are in e (a scratch row) and whose
+ * coefficients are known, still to be written (rows.c): its aligned middle
+ * [head, end) is streamed a piece at a time from `next` on, between the
+ * pieces of the next row's exp pass, so that the stores drain while the exps
+ * are computed. */
+typedef struct {
+    float *g;
+    const float *e, *w;
+    int64_t c, t, head, end, next;
+    float k, b, bt;
+} ce_pending;
+
 #if FL_VEC
+/* g_j = e_j k - b w_j (w_j = 1 without weights) for j in [j0, j1), whole
+ * vectors, with streaming stores: g + j0 aligned to FL_VLEN floats. */
+FL_INLINE void ce_stream_range(float *g, const float *e, int64_t j0, int64_t j1, float k, float b,
+                               const float *w)
+{
+    const fl_vf vk = fl_vset1(k), vb = fl_vset1(b);
+    int64_t j = j0;
+    if (b == 0.0f) {
+        for (; j + FL_VLEN <= j1; j += FL_VLEN)
+            fl_vstream(g + j, fl_vmul(fl_vload(e + j), vk));
+    } else if (w) {
+        for (; j + FL_VLEN <= j1; j += FL_VLEN)
+            fl_vstream(g + j, fl_vsub(fl_vmul(fl_vload(e + j), vk), fl_vmul(vb, fl_vload(w + j))));
+    } else {
+        for (; j + FL_VLEN <= j1; j += FL_VLEN)
+            fl_vstream(g + j, fl_vsub(fl_vmul(fl_vload(e + j), vk), vb));
+    }
+}
+
+/* Stream up to n more elements of the pending row (n a multiple of FL_VLEN). */
+FL_INLINE void ce_pending_step(ce_pending *pd, int64_t n)
+{
+    const int64_t j1 = pd->end - pd->next < n ? pd->end : pd->next + n;
+    ce_stream_range(pd->g, pd->e, pd->next, j1, pd->k, pd->b, pd->w);
+    pd->next = j1;
+}
+
 /* The SIMD form of the common case (no smoothing term): two vectors per
  * step; the float lanes hold at most FL_SUM_CHUNK / (2 FL_VLEN) terms each
  * before they are added into double lanes, so the sum is at least as
- * accurate as the plain-C chunks'. */
+ * accurate as the plain-C chunks'. When given, a piece of a pending
+ * gradient row is streamed before each chunk (pd), and the row to be read
+ * next is prefetched into L2 a line per step (pf; in one burst per chunk,
+ * the prefetches queued behind each other and it gained half as much), so
+ * that the memory traffic of the rows before and after overlaps this row's
+ * exps (rows.c). Neither changes a value. */
 FL_INLINE double ce_exp_sum_vec(const float *x, int64_t c, float m, float *g,
-                                const int has_store)
+                                const int has_store, ce_pending *pd, const float *pf)
 {
     const fl_vf vm = fl_vset1(m);
     fl_vd d0 = fl_vdzero(), d1 = fl_vdzero();
     int64_t j = 0;
     while (j + 2 * FL_VLEN <= c) {
         const int64_t end = c - j < FL_SUM_CHUNK ? c : j + FL_SUM_CHUNK;
+        if (pd)
+            ce_pending_step(pd, FL_SUM_CHUNK);
         fl_vf s0 = fl_vzero(), s1 = fl_vzero();
         for (; j + 2 * FL_VLEN <= end; j += 2 * FL_VLEN) {
+            if (pf)   /* a 64-byte line per 16 floats, spread over the loop */
+                for (int q = 0; q < 2 * FL_VLEN; q += 16)
+                    _mm_prefetch((const char *)(pf + j + q), _MM_HINT_T1);
             const fl_vf e0 = fl_vexp_nonpos(fl_vsub(fl_vload(x + j), vm));
             const fl_vf e1 = fl_vexp_nonpos(fl_vsub(fl_vload(x + j + FL_VLEN), vm));
             if (has_store) {
@@ -197,7 +254,8 @@ FL_INLINE double ce_exp_sum(const float *x, int64_t c, float m, float *g, int ha
 #if FL_VEC
     if (!has_sd) {
         *sd = 0.0;
-        return g ? ce_exp_sum_vec(x, c, m, g, 1) : ce_exp_sum_vec(x, c, m, NULL, 0);
+        return g ? ce_exp_sum_vec(x, c, m, g, 1, NULL, NULL)
+                 : ce_exp_sum_vec(x, c, m, NULL, 0, NULL, NULL);
     }
 #endif
     for (int64_t j = 0; j < c; j += FL_SUM_CHUNK) {

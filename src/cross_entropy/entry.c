@@ -142,13 +142,18 @@ int fl_cross_entropy_f32(const float *x, const int64_t *target, int64_t n, int64
         ctx.p = p;
         ctx.rows_per_block = c > 0 && c < FL_BLOCK_ELEMS ? FL_BLOCK_ELEMS / c : 1;
         ctx.scratch = NULL;
-        const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
         const int short_rows = c >= 1 && c <= FL_SHORT_ROW_MAX;
         const fl_block_fn fn = short_rows ? kernels->ce_tiles_block : kernels->ce_rows_block;
-        /* streaming stores for big gradients (rows.c; ignored by the
-         * baseline path): one scratch row per thread that may run */
-        if (!short_rows && out->grad_out && n * c * (int64_t)sizeof(float) >= FL_STREAM_MIN_BYTES)
-            ctx.scratch = (float *)malloc((size_t)n_threads * (size_t)c * sizeof(float));
+        /* big inputs: blocks of about FL_PIPE_BLOCK_ELEMS (with or
+         * without a gradient, so that a forward call sums the rows as a
+         * fused one does), and for the gradient streaming stores (rows.c;
+         * ignored by the baseline path) from two scratch rows per thread */
+        if (!short_rows && n * c * (int64_t)sizeof(float) >= FL_STREAM_MIN_BYTES) {
+            ctx.rows_per_block = c < FL_PIPE_BLOCK_ELEMS ? FL_PIPE_BLOCK_ELEMS / c : 1;
+            if (out->grad_out)
+                ctx.scratch = (float *)malloc((size_t)n_threads * 2 * (size_t)c * sizeof(float));
+        }
+        const int64_t nblocks = (n + ctx.rows_per_block - 1) / ctx.rows_per_block;
         status = fl_run_blocks(fn, &ctx, nblocks, n * c, n_threads, &total, &bad);
         free(ctx.scratch);
     }

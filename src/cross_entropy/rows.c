@@ -12,8 +12,13 @@
  *
  * Big gradients (FL_STREAM_MIN_BYTES, SIMD paths): step 2 writes the exps to
  * a per-thread scratch row instead, and step 4 reads it and writes g with
- * streaming stores (ce_scale_row_stream): x is read once from memory and g
- * written once, with no read of g's lines.
+ * streaming stores: x is read once from memory and g written once, with no
+ * read of g's lines. Without label smoothing the rows of a block are also
+ * pipelined (FL_PIPE_BLOCK_ELEMS): step 4 of row i runs in pieces during
+ * step 2 of row i + 1, from the other scratch row, while row i + 2 is
+ * prefetched, so that reading and writing memory overlap the exps instead
+ * of taking turns with them. AVX2, 1 thread, 2048 x 32768 on the Xeon:
+ * 2.30x -> 1.86x the copy floor (the prefetch gives most of it).
  */
 #include "cross_entropy/ce.h"
 
@@ -25,40 +30,59 @@
 #endif
 
 #if FL_VEC
-/* g_j = e_j k - b w_j (w_j = 1 without weights), then g_t -= bt, with
- * streaming stores from the first FL_VLEN-aligned element of g on; the same
- * operations as ce_scale_row, so the same bits. */
-FL_INLINE void ce_scale_row_stream(float *g, const float *e, int64_t c, float k, float b,
-                                   const float *w, int64_t t, float bt)
+/* Make g (exps in the scratch row e) the pending row: nothing is written
+ * yet. The middle starts at g's first FL_VLEN-aligned element. */
+FL_INLINE void ce_pending_start(ce_pending *pd, float *g, const float *e, int64_t c, float k,
+                                float b, const float *w, int64_t t, float bt)
 {
-    int64_t j = 0;
-    const int64_t head = (int64_t)(((uintptr_t)0 - (uintptr_t)g) / sizeof(float)) % FL_VLEN;
-    for (; j < head && j < c; j++)
-        g[j] = b == 0.0f ? e[j] * k : e[j] * k - b * (w ? w[j] : 1.0f);
-    const fl_vf vk = fl_vset1(k), vb = fl_vset1(b);
-    if (b == 0.0f) {
-        for (; j + FL_VLEN <= c; j += FL_VLEN)
-            fl_vstream(g + j, fl_vmul(fl_vload(e + j), vk));
-    } else if (w) {
-        for (; j + FL_VLEN <= c; j += FL_VLEN)
-            fl_vstream(g + j, fl_vsub(fl_vmul(fl_vload(e + j), vk), fl_vmul(vb, fl_vload(w + j))));
-    } else {
-        for (; j + FL_VLEN <= c; j += FL_VLEN)
-            fl_vstream(g + j, fl_vsub(fl_vmul(fl_vload(e + j), vk), vb));
-    }
-    for (; j < c; j++)
-        g[j] = b == 0.0f ? e[j] * k : e[j] * k - b * (w ? w[j] : 1.0f);
-    /* the target's element, from the scratch: no read of g */
-    const float gt = b == 0.0f ? e[t] * k : e[t] * k - b * (w ? w[t] : 1.0f);
-    g[t] = gt - bt;
+    int64_t head = (int64_t)(((uintptr_t)0 - (uintptr_t)g) / sizeof(float)) % FL_VLEN;
+    head = head < c ? head : c;
+    pd->g = g;
+    pd->e = e;
+    pd->w = w;
+    pd->c = c;
+    pd->t = t;
+    pd->head = pd->next = head;
+    pd->end = head + (c - head) / FL_VLEN * FL_VLEN;
+    pd->k = k;
+    pd->b = b;
+    pd->bt = bt;
+}
+
+/* The gradient element j of the pending row, as ce_scale_row computes it. */
+FL_INLINE float ce_pending_elem(const ce_pending *pd, int64_t j)
+{
+    const float ej = pd->e[j] * pd->k;
+    return pd->b == 0.0f ? ej : ej - pd->b * (pd->w ? pd->w[j] : 1.0f);
+}
+
+/* Write the rest of the pending row, if any: the middle's remaining pieces
+ * (streamed), the unaligned edges, then g_t -= bt from the scratch (no read
+ * of g). The same operations as ce_scale_row, so the same bits. */
+FL_INLINE void ce_pending_finish(ce_pending *pd)
+{
+    float *g = pd->g;
+    if (!g)
+        return;
+    ce_pending_step(pd, pd->end - pd->next);
+    for (int64_t j = 0; j < pd->head; j++)
+        g[j] = ce_pending_elem(pd, j);
+    for (int64_t j = pd->end; j < pd->c; j++)
+        g[j] = ce_pending_elem(pd, j);
+    g[pd->t] = ce_pending_elem(pd, pd->t) - pd->bt;
+    pd->g = NULL;
 }
 #endif
 
 /* Row i with a valid target t. g may be NULL (no gradient) or equal x;
  * scratch, when not NULL, a row of c floats for the exps (g is then
- * written with streaming stores). */
+ * written with streaming stores). pd, when not NULL (SIMD paths, scratch,
+ * no label smoothing): the row is pipelined with its neighbours. The
+ * previous row's gradient, pending in pd, is written during this row's
+ * exps, this row's is left pending, and pf (the next row, or NULL) is
+ * prefetched meanwhile. */
 FL_INLINE double ce_long_row(const fl_ce_problem *p, int64_t i, int64_t t, float scale, float *g,
-                             float *scratch)
+                             float *scratch, ce_pending *pd, const float *pf)
 {
     const int64_t c = p->c;
     const float *x = p->x + i * c;
@@ -67,15 +91,28 @@ FL_INLINE double ce_long_row(const fl_ce_problem *p, int64_t i, int64_t t, float
     const float wt = p->weight ? p->weight[t] : 1.0f;
     if (p->correct_out)
         p->correct_out[i] = (int8_t)ce_argmax_is(x, t, m);
-    double sd = 0.0;
-    const double s = ce_exp_sum(x, c, m, g && scratch ? scratch : g, p->eps != 0.0f, p->weight,
-                                &sd);
+    double sd = 0.0, s;
+#if FL_VEC
+    if (pd)
+        s = ce_exp_sum_vec(x, c, m, scratch, 1, pd, pf);
+    else
+#endif
+        s = ce_exp_sum(x, c, m, g && scratch ? scratch : g, p->eps != 0.0f, p->weight, &sd);
     const ce_row_result r = ce_finish(p, m, s, log(s), sd, xt, wt, scale);
 #if FL_VEC
     if (g && scratch) {
-        ce_scale_row_stream(g, scratch, c, r.k, r.b, p->weight, t, r.bt);
+        ce_pending row;
+        ce_pending *next = pd ? pd : &row;
+        if (pd)
+            ce_pending_finish(pd);   /* the previous row's rest */
+        ce_pending_start(next, g, scratch, c, r.k, r.b, p->weight, t, r.bt);
+        if (!pd)
+            ce_pending_finish(&row);
         g = NULL;
     }
+#else
+    (void)pd;
+    (void)pf;
 #endif
     if (g) {
         ce_scale_row(g, c, r.k, r.b, p->weight);
@@ -111,7 +148,13 @@ double FL_FN(fl_ce_rows_block)(const void *vctx, int64_t block, int64_t *bad)
     const int64_t r0 = block * ctx->rows_per_block;
     const int64_t r1 = r0 + ctx->rows_per_block < p->n ? r0 + ctx->rows_per_block : p->n;
     double acc = 0.0;
-    float *scratch = FL_VEC && ctx->scratch ? ctx->scratch + FL_THREAD_NUM() * c : NULL;
+    /* two scratch rows per thread: the pending row's exps and this row's */
+    float *scratch = FL_VEC && ctx->scratch ? ctx->scratch + FL_THREAD_NUM() * 2 * c : NULL;
+    ce_pending pending;
+    pending.g = NULL;
+    pending.next = pending.end = 0;
+    ce_pending *pd = FL_VEC && scratch && p->eps == 0.0f ? &pending : NULL;
+    int64_t valid = 0;
     for (int64_t i = r0; i < r1; i++) {
         const int64_t t = p->target[i];
         const int ignored = (t == p->ignore_index);
@@ -122,9 +165,13 @@ double FL_FN(fl_ce_rows_block)(const void *vctx, int64_t block, int64_t *bad)
             continue;
         }
         const float scale = p->grad_per_sample ? p->scale * p->grad_per_sample[i] : p->scale;
-        acc += ce_long_row(p, i, t, scale, p->grad_out ? p->grad_out + i * c : NULL, scratch);
+        acc += ce_long_row(p, i, t, scale, p->grad_out ? p->grad_out + i * c : NULL,
+                           scratch ? scratch + (valid++ & 1) * c : NULL, pd,
+                           pd && i + 1 < r1 ? p->x + (i + 1) * c : NULL);
     }
 #if FL_VEC
+    if (pd)
+        ce_pending_finish(pd);
     if (scratch)
         fl_vstream_fence();
 #endif
