@@ -57,12 +57,11 @@ FL_INLINE float fl_exp_core(float x)
     float r = FL_FMA(nf, -0.693359375f, x);     /* ln2 high part: exact product */
     r = FL_FMA(nf, 2.12194440e-4f, r);          /* ln2 low part */
     const float scale = fl_f32_from_bits(fl_bits_from_f32(t) << 23);  /* 2^n, or +0 */
-    float p = 1.9875691500e-4f;
-    p = FL_FMA(p, r, 1.3981999507e-3f);
-    p = FL_FMA(p, r, 8.3334519073e-3f);
-    p = FL_FMA(p, r, 4.1665795894e-2f);
-    p = FL_FMA(p, r, 1.6666665459e-1f);
-    p = FL_FMA(p, r, 5.0000001201e-1f);
+    float p = 1.3879685430e-3f;
+    p = FL_FMA(p, r, 8.3686942235e-3f);
+    p = FL_FMA(p, r, 4.1667226702e-2f);
+    p = FL_FMA(p, r, 1.6666521132e-1f);
+    p = FL_FMA(p, r, 4.9999997020e-1f);
     p = FL_FMA(p, r * r, r);            /* exp(r) - 1 */
     return FL_FMA(p, scale, scale);     /* 2^n exp(r): one rounding */
 }

@@ -106,12 +106,11 @@ FL_INLINE fl_vf fl_vexp_nonpos(fl_vf x)
     fl_vf r = fl_vfma(nf, fl_vset1(-0.693359375f), x);
     r = fl_vfma(nf, fl_vset1(2.12194440e-4f), r);
     const fl_vf scale = fl_vshl23(t);
-    fl_vf p = fl_vset1(1.9875691500e-4f);
-    p = fl_vfma(p, r, fl_vset1(1.3981999507e-3f));
-    p = fl_vfma(p, r, fl_vset1(8.3334519073e-3f));
-    p = fl_vfma(p, r, fl_vset1(4.1665795894e-2f));
-    p = fl_vfma(p, r, fl_vset1(1.6666665459e-1f));
-    p = fl_vfma(p, r, fl_vset1(5.0000001201e-1f));
+    fl_vf p = fl_vset1(1.3879685430e-3f);
+    p = fl_vfma(p, r, fl_vset1(8.3686942235e-3f));
+    p = fl_vfma(p, r, fl_vset1(4.1667226702e-2f));
+    p = fl_vfma(p, r, fl_vset1(1.6666521132e-1f));
+    p = fl_vfma(p, r, fl_vset1(4.9999997020e-1f));
     p = fl_vfma(p, fl_vmul(r, r), r);
     return fl_vfma(p, scale, scale);
 }
