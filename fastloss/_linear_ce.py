@@ -10,11 +10,12 @@ The loop, for the token chunks ``x[i:i+r]`` of ``r`` rows (``r`` below):
    by ``grad_output / D`` for a mean;
 3. ``grad_input[i:i+r] = buf @ W`` (for H > r computed as ``(W.T @ buf.T).T``
    into an (H, r) scratch and copied: see the loop for why),
-   ``grad_weight += buf.T @ x[i:i+r]`` (a GEMM into a (V, H) scratch, then an
-   add: NumPy's matmul has no beta=1 form; the first chunk writes
-   ``grad_weight`` directly; tried: blocks of 2 MiB of grad_weight's rows
-   through an in-cache scratch, 2-3.5x slower with threaded OpenBLAS on the
-   loaded 2-core machine) and ``grad_bias += buf.sum(0)``.
+   ``grad_weight += buf.T @ x[i:i+r]`` (one beta=1 GEMM of the BLAS NumPy
+   bundles, fastloss/_blas.py; where that is not found, a GEMM into a (V, H)
+   scratch, then an add: NumPy's matmul has no beta=1 form; the first chunk
+   writes ``grad_weight`` directly; tried: blocks of 2 MiB of grad_weight's
+   rows through an in-cache scratch, 2-3.5x slower with threaded OpenBLAS on
+   the loaded 2-core machine) and ``grad_bias += buf.sum(0)``.
 
 Means are global: the denominator ``D`` (the number of kept targets, or the
 sum of their class weights, PyTorch's weighted mean) is computed from the
@@ -48,7 +49,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core
+from . import _blas, _core
 from . import _validate as v
 from ._base import option
 from ._threads import get_num_threads
@@ -184,7 +185,9 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
             gx[start:stop] = gxT.T
         else:
             np.matmul(logits, W, out=gx[start:stop])
-        if start == 0:
+        if _blas.sgemm_at_b(logits, xc, gW, 0.0 if start == 0 else 1.0):
+            pass                                                   # gW (+)= g.T @ x, beta=1
+        elif start == 0:
             np.matmul(logits.T, xc, out=gW)
         else:
             if scratch is None:

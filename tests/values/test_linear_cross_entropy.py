@@ -7,13 +7,17 @@ argument errors; thread-count determinism of fastloss's own part.
 (fastloss.torch's version: tests/pytorch/test_torch_linear_cross_entropy.py.)
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_limits
 
 import fastloss
-from fastloss import _linear_ce, reference
+from fastloss import _blas, _linear_ce, reference
 
 N, H, V = 50, 12, 33          # V odd; N not a multiple of the chunk sizes below
 
@@ -67,11 +71,23 @@ def assert_lce_close(ours, expected, scale=1.0):
         assert_allclose(a, e, rtol=2e-5, atol=tol)
 
 
+@pytest.fixture(params=["blas", "matmul"])
+def grad_weight_route(request, monkeypatch):
+    """grad_weight accumulated by NumPy's bundled BLAS with beta=1
+    (fastloss/_blas.py), or by its fallback, matmul into a scratch and add."""
+    if request.param == "blas":
+        if not _blas.available():
+            pytest.skip("NumPy's bundled cblas_sgemm was not found")
+    else:
+        monkeypatch.setattr(_blas, "_SGEMM", None)
+    return request.param
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("opts", sorted(OPTIONS))
 @pytest.mark.parametrize("chunk_size", [None, 1, 8, 17, N + 5])
-def test_against_float64_reference(reduction, bias, opts, chunk_size):
+def test_against_float64_reference(reduction, bias, opts, chunk_size, grad_weight_route):
     x, W, b, t, w = make(ignore_index=OPTIONS[opts].get("ignore_index", -100))
     b = b if bias else None
     kw = options_of(opts, w)
@@ -338,3 +354,51 @@ def test_grad_output_errors():
                                          r"per-sample loss shape \(6,\)"):
         fastloss.LinearCrossEntropyLoss(reduction="none").backward(x, W, t,
                                                                    grad_output=np.ones(5))
+
+
+def test_blas_sgemm_at_b_against_float64():
+    """c = a.T @ b + beta c, on contiguous arrays and on row views whose row
+    stride is longer than the row (a column slice), for beta 0 and 1."""
+    if not _blas.available():
+        pytest.skip("NumPy's bundled cblas_sgemm was not found")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((37, 301)).astype(np.float32)
+    b_wide = rng.standard_normal((37, 64)).astype(np.float32)
+    b = b_wide[:, 5:50]                     # row stride 64 floats, 45 columns
+    for beta in (0.0, 1.0):
+        c0 = rng.standard_normal((301, 45)).astype(np.float32)
+        c = c0.copy()
+        assert _blas.sgemm_at_b(a, b, c, beta) is True
+        want = a.T.astype(np.float64) @ b.astype(np.float64) + beta * c0
+        assert_allclose(c, want, rtol=0, atol=1e-4)
+
+
+def test_blas_sgemm_at_b_declines_what_it_cannot_do():
+    """False, and c untouched, for another dtype, a transposed (column-major)
+    array, an empty one, or a read-only output; a ValueError for shapes that
+    do not multiply."""
+    a = np.ones((4, 3), np.float32)
+    b = np.ones((4, 2), np.float32)
+    c = np.zeros((3, 2), np.float32)
+    assert not _blas.sgemm_at_b(a.astype(np.float64), b, c, 0.0)
+    assert not _blas.sgemm_at_b(np.ones((3, 4), np.float32).T, b, c, 0.0)
+    assert not _blas.sgemm_at_b(a[:0], b[:0], c, 0.0)
+    ro = np.zeros((3, 2), np.float32)
+    ro.flags.writeable = False
+    assert not _blas.sgemm_at_b(a, b, ro, 0.0)
+    assert not c.any()
+    if _blas.available():
+        with pytest.raises(ValueError, match=r"sgemm_at_b: shapes \(4, 3\)\.T @ \(4, 2\) into \(2, 3\)"):
+            _blas.sgemm_at_b(a, b, np.zeros((2, 3), np.float32), 0.0)
+    else:
+        assert not _blas.sgemm_at_b(a, b, c, 0.0)
+
+
+def test_blas_can_be_switched_off_by_environment():
+    """FASTLOSS_NUMPY_BLAS=0 makes fastloss use matmul and add (a fresh
+    interpreter: the library is looked up once, at import)."""
+    code = "from fastloss import _blas; print(_blas.available())"
+    env = dict(os.environ, FASTLOSS_NUMPY_BLAS="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
