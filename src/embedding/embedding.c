@@ -30,10 +30,32 @@ static inline double emb_relu(double v)
     return v > 0.0 ? v : (v == v ? 0.0 : v);
 }
 
-/* sign(v), NaN for NaN */
+/* sign(v): 1 or -1 by v's sign bit (the infinities too), +0 for +0 and -0
+ * (PyTorch's sign), v itself for NaN: the scalar ternary's bits. Built from
+ * v's bits with integer adds, shifts and masks, not with a floating-point
+ * compare: in the vectorised gradient pass GCC merged the ternary's zero and
+ * NaN cases into one unordered-equal compare (vcmpeq_uspd, predicate 0x18),
+ * which valgrind 3.19 evaluates as ordered-equal (predicates 0x08, 0x0c,
+ * 0x18 and 0x1c all give a NaN the wrong answer there), so under valgrind
+ * sign(NaN) came out 0 while native runs kept NaN. Which predicate a
+ * ternary becomes is the compiler's choice; integer operations (GCC makes
+ * the masks vpcmpgtq in the avx2 copy) are exact natively and under
+ * valgrind. */
 static inline double emb_sign(double v)
 {
-    return v > 0.0 ? 1.0 : (v < 0.0 ? -1.0 : (v == v ? 0.0 : v));
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    const uint64_t mag = b & UINT64_C(0x7fffffffffffffff);
+    /* masks of all ones: `nonzero` when mag != 0 (bit 63 of mag + 2^63 - 1),
+     * `is_nan` when mag is above infinity's bits (bit 63 of inf - mag, which
+     * then wraps) */
+    const uint64_t nonzero = (uint64_t)0 - ((mag + UINT64_C(0x7fffffffffffffff)) >> 63);
+    const uint64_t is_nan = (uint64_t)0 - ((UINT64_C(0x7ff0000000000000) - mag) >> 63);
+    const uint64_t one = (b & UINT64_C(0x8000000000000000)) | UINT64_C(0x3ff0000000000000);
+    const uint64_t r = (one & nonzero & ~is_nan) | (b & is_nan);
+    double s;
+    memcpy(&s, &r, sizeof s);
+    return s;
 }
 
 /* Rows per block: about FL_BLOCK_ELEMS elements, at least one row. */
@@ -199,6 +221,36 @@ static inline double tri_dir(double v, int norm)
     return norm == 1 ? emb_sign(v) : v;
 }
 
+/* One row's three gradients from the row's coefficients (see the block
+ * below). `norm` and `swap` are constants at every call site, so each of the
+ * four specialisations is one vectorised loop (with them read at run time
+ * the loop kept its branches and ran scalar). Each element is the scalar
+ * loop's double expression, rounded once, so the same bits as that loop;
+ * only a NaN's sign may differ where two NaNs meet in one add (which one an
+ * add returns follows the compiler's operand order, in the scalar copies
+ * too; NaNs match as NaN in the tests). */
+FL_INLINE void tri_grad_row(const float *a, const float *p, const float *q, float *ga,
+                            float *gp, float *gn, int64_t d, double eps, double cap,
+                            double can, double cpn, const int norm, const int swap)
+{
+    FL_SIMD
+    for (int64_t e = 0; e < d; e++) {
+        const double ua = (double)a[e], up = (double)p[e], un = (double)q[e];
+        const double vap = tri_dir((ua - up) + eps, norm);
+        const double van = tri_dir((ua - un) + eps, norm);
+        if (swap) {
+            const double vpn = tri_dir((up - un) + eps, norm);
+            ga[e] = (float)(cap * vap - can * van);
+            gp[e] = (float)(-(cap * vap) - cpn * vpn);
+            gn[e] = (float)(can * van + cpn * vpn);
+        } else {
+            ga[e] = (float)(cap * vap - can * van);
+            gp[e] = (float)(-(cap * vap));
+            gn[e] = (float)(can * van);
+        }
+    }
+}
+
 double FL_FN(fl_emb_tri_block)(const void *vctx, int64_t block, int64_t *bad)
 {
     (void)bad;
@@ -241,26 +293,12 @@ double FL_FN(fl_emb_tri_block)(const void *vctx, int64_t block, int64_t *bad)
         const double cpn = g * wp;   /* wp already divided by dist(p, n) for the 2-norm */
         float *ga = ctx->c.grad_out[0] + i * d, *gp = ctx->c.grad_out[1] + i * d;
         float *gn = ctx->c.grad_out[2] + i * d;
-        if (ctx->swap) {
-            for (int64_t e = 0; e < d; e++) {
-                const double ua = (double)a[e], up = (double)p[e], un = (double)q[e];
-                const double vap = tri_dir((ua - up) + eps, norm);
-                const double van = tri_dir((ua - un) + eps, norm);
-                const double vpn = tri_dir((up - un) + eps, norm);
-                ga[e] = (float)(cap * vap - can * van);
-                gp[e] = (float)(-(cap * vap) - cpn * vpn);
-                gn[e] = (float)(can * van + cpn * vpn);
-            }
-        } else {
-            for (int64_t e = 0; e < d; e++) {
-                const double ua = (double)a[e];
-                const double vap = tri_dir((ua - (double)p[e]) + eps, norm);
-                const double van = tri_dir((ua - (double)q[e]) + eps, norm);
-                ga[e] = (float)(cap * vap - can * van);
-                gp[e] = (float)(-(cap * vap));
-                gn[e] = (float)(can * van);
-            }
-        }
+        if (norm == 2)
+            ctx->swap ? tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 2, 1)
+                      : tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 2, 0);
+        else
+            ctx->swap ? tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 1, 1)
+                      : tri_grad_row(a, p, q, ga, gp, gn, d, eps, cap, can, cpn, 1, 0);
     }
     return ctx->c.want_sum ? acc : 0.0;
 }
