@@ -67,3 +67,32 @@ def test_streamed_gradient_equals_the_cached_one(isa, options):
     assert grad_u is unaligned
     assert_same(loss_u, loss)
     assert_same(grad_u, grad)
+
+
+def test_big_input_sums_alike_forward_fused_and_any_thread_count(isa):
+    """Inputs of 32 MiB and more run in blocks of several rows (whose rows are
+    pipelined when a gradient is written): a forward call uses the same
+    blocks, so its mean is the fused call's, bit for bit, and neither
+    depends on the thread count."""
+    import fastloss
+
+    rng = np.random.default_rng(11)
+    n, c = 160, 65536                       # 40 blocks of 4 rows
+    x = (3 * rng.standard_normal((n, c))).astype(np.float32)
+    t = rng.integers(0, c, n)
+    t[::9] = -100
+    crit = fastloss.CrossEntropyLoss()
+    previous = fastloss.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            fastloss.set_num_threads(threads)
+            loss, grad = crit.loss_and_grad(x, t)
+            results.append((crit(x, t), loss, grad))
+    finally:
+        fastloss.set_num_threads(previous)
+    forward, fused, grad = results[0]
+    assert forward == fused
+    for f, lo, g in results[1:]:
+        assert f == forward and lo == fused
+        assert_same(g, grad)
