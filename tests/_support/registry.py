@@ -17,7 +17,7 @@ test-data row; a declared loss without a row is left out of ``REGISTRY`` and
 named by tests/values/test_losses.py::test_every_declared_loss_has_test_data.
 
 Also here: the tolerance helpers that every comparison with the reference
-uses, and PyTorch's loss and gradient (``torch_loss_and_grad``, which skips
+uses, bitwise equality and the out= / in-place checks built on it, and PyTorch's loss and gradient (``torch_loss_and_grad``, which skips
 the calling test when PyTorch is not installed).
 """
 
@@ -299,6 +299,27 @@ def assert_same(a, b):
     else:
         assert isinstance(a, float) and isinstance(b, float), (type(a), type(b))
         assert (a == b) or (np.isnan(a) and np.isnan(b)), (a, b)
+
+
+def assert_in_place(obj, x, target, loss, grad, out=None, **kwargs):
+    """``obj.loss_and_grad`` into ``out`` (by default a copy of x: the
+    gradient written over its own input) gives `loss` and `grad` bit for bit
+    and returns that very buffer; returns the buffer."""
+    buf = x.copy() if out is None else out
+    got_loss, got_grad = obj.loss_and_grad(buf if out is None else x, target, out=buf, **kwargs)
+    assert got_grad is buf
+    assert_same(got_loss, loss)
+    assert_same(got_grad, grad)
+    return buf
+
+
+def assert_out_and_in_place(obj, x, target):
+    """A new gradient, one into a given out= buffer and one in place over a
+    copy of x: the same loss and gradient, bit for bit. Returns them."""
+    loss, grad = obj.loss_and_grad(x, target)
+    assert_in_place(obj, x, target, loss, grad, out=np.empty_like(x))
+    assert_in_place(obj, x, target, loss, grad)
+    return loss, grad
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from _support.registry import (
     UNKNOWN_DATA,
     assert_float32_array,
     assert_grad_close,
+    assert_in_place,
     assert_loss_close,
     assert_same,
     build,
@@ -153,11 +154,7 @@ def test_out_is_input_computes_in_place(case, shape, reduction):
     expected_loss, expected_grad = obj.loss_and_grad(x, t)
     expected_backward = obj.backward(x, t, grad_output=g)
 
-    inplace = x.copy()
-    loss, grad = obj.loss_and_grad(inplace, t, out=inplace)
-    assert grad is inplace
-    assert_same(loss, expected_loss)
-    assert_same(grad, expected_grad)
+    assert_in_place(obj, x, t, expected_loss, expected_grad)
 
     inplace = x.copy()
     grad = obj.backward(inplace, t, grad_output=g, out=inplace)

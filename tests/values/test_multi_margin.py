@@ -17,6 +17,7 @@ from _support.registry import (
     REDUCTIONS,
     assert_grad_close,
     assert_loss_close,
+    assert_out_and_in_place,
     assert_same,
 )
 
@@ -201,18 +202,7 @@ def test_empty_batch(reduction):
 
 def test_out_and_in_place():
     x, t = _data((7, 9))
-    crit = fastloss.MultiMarginLoss(p=2, weight=_weight(9))
-    loss, grad = crit.loss_and_grad(x, t)
-    out = np.empty_like(x)
-    loss2, grad2 = crit.loss_and_grad(x, t, out=out)
-    assert grad2 is out
-    assert_same(loss2, loss)
-    assert_same(grad2, grad)
-    inplace = x.copy()
-    loss3, grad3 = crit.loss_and_grad(inplace, t, out=inplace)
-    assert grad3 is inplace
-    assert_same(loss3, loss)
-    assert_same(grad3, grad)
+    assert_out_and_in_place(fastloss.MultiMarginLoss(p=2, weight=_weight(9)), x, t)
 
 
 def test_huge_scores_and_nan():

@@ -14,7 +14,7 @@ and into an output whose rows start off the vector alignment.
 
 import numpy as np
 import pytest
-from _support.registry import assert_same
+from _support.registry import assert_in_place, assert_same
 
 from fastloss import _core
 
@@ -55,18 +55,11 @@ def test_streamed_gradient_equals_the_cached_one(isa, options):
     assert_same(loss, np.concatenate([h[0] for h in halves]))
     assert_same(grad, np.concatenate([h[1] for h in halves]))
     assert not grad[5].any()
-    inplace = x.copy()
-    loss_i, grad_i = crit.loss_and_grad(inplace, t, out=inplace)
-    assert grad_i is inplace
-    assert_same(loss_i, loss)
-    assert_same(grad_i, grad)
+    assert_in_place(crit, x, t, loss, grad)
     # one float past an aligned start: every row's first elements are
     # written before the streamed, aligned middle
     unaligned = np.empty(n * c + 1, np.float32)[1:].reshape(n, c)
-    loss_u, grad_u = crit.loss_and_grad(x, t, out=unaligned)
-    assert grad_u is unaligned
-    assert_same(loss_u, loss)
-    assert_same(grad_u, grad)
+    assert_in_place(crit, x, t, loss, grad, out=unaligned)
 
 
 def test_big_input_sums_alike_forward_fused_and_any_thread_count(isa):
