@@ -30,6 +30,20 @@ torch_raises_in_cxx = pytest.mark.skipif(
     UNDER_ASAN, reason="PyTorch's C++ exceptions abort under the ASan preload")
 
 
+def assert_inductor_matches_eager(module, eager, x, target):
+    """``module(x, target)`` (a loss with reduction='none') compiled by
+    torch.compile's inductor with fullgraph=True, summed and scaled, then
+    backward: the same input gradient, bit for bit, as the eager function
+    `eager` (skips where inductor has no C++ compiler)."""
+    skip_without_a_cxx_compiler()
+    compiled = torch.compile(lambda a, b: module(a, b).sum() * 0.5, fullgraph=True)
+    xt = x.clone().requires_grad_()
+    compiled(xt, target).backward()
+    xe = x.clone().requires_grad_()
+    (eager(xe, target, reduction="none").sum() * 0.5).backward()
+    torch.testing.assert_close(xt.grad, xe.grad, rtol=0, atol=0)
+
+
 def skip_without_a_cxx_compiler():
     """Skip the calling test when torch.compile's inductor backend has no C++
     compiler to generate code with. The installed-wheel run
