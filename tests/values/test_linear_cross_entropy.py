@@ -10,6 +10,7 @@ argument errors; thread-count determinism of fastloss's own part.
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -396,9 +397,12 @@ def test_blas_sgemm_at_b_declines_what_it_cannot_do():
 
 def test_blas_can_be_switched_off_by_environment():
     """FASTLOSS_NUMPY_BLAS=0 makes fastloss use matmul and add (a fresh
-    interpreter: the library is looked up once, at import)."""
+    interpreter: the library is looked up once, at import; run from a neutral
+    folder, so that the installed fastloss is imported, not a source checkout
+    in the working directory)."""
     code = "from fastloss import _blas; print(_blas.available())"
     env = dict(os.environ, FASTLOSS_NUMPY_BLAS="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == "False"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
