@@ -185,15 +185,15 @@ def _run(input, linear_weight, target, linear_bias, weight, ignore_index, code,
             gx[start:stop] = gxT.T
         else:
             np.matmul(logits, W, out=gx[start:stop])
-        if _blas.sgemm_at_b(logits, xc, gW, 0.0 if start == 0 else 1.0):
-            pass                                                   # gW (+)= g.T @ x, beta=1
-        elif start == 0:
-            np.matmul(logits.T, xc, out=gW)
-        else:
-            if scratch is None:
-                scratch = np.empty((c, h), v.F32)
-            np.matmul(logits.T, xc, out=scratch)
-            np.add(gW, scratch, out=gW)
+        # gW (+)= g.T @ x: one beta=1 GEMM, or matmul (and an add) without it
+        if not _blas.sgemm_at_b(logits, xc, gW, 0.0 if start == 0 else 1.0):
+            if start == 0:
+                np.matmul(logits.T, xc, out=gW)
+            else:
+                if scratch is None:
+                    scratch = np.empty((c, h), v.F32)
+                np.matmul(logits.T, xc, out=scratch)
+                np.add(gW, scratch, out=gW)
         if gb is not None:
             gb += logits.sum(axis=0)
     del buf, scratch, gxT_flat

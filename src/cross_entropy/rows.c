@@ -101,13 +101,14 @@ FL_INLINE double ce_long_row(const fl_ce_problem *p, int64_t i, int64_t t, float
     const ce_row_result r = ce_finish(p, m, s, log(s), sd, xt, wt, scale);
 #if FL_VEC
     if (g && scratch) {
-        ce_pending row;
-        ce_pending *next = pd ? pd : &row;
-        if (pd)
-            ce_pending_finish(pd);   /* the previous row's rest */
-        ce_pending_start(next, g, scratch, c, r.k, r.b, p->weight, t, r.bt);
-        if (!pd)
+        if (pd) {   /* write the previous row's rest; leave this one pending */
+            ce_pending_finish(pd);
+            ce_pending_start(pd, g, scratch, c, r.k, r.b, p->weight, t, r.bt);
+        } else {    /* not pipelined: this row, whole */
+            ce_pending row;
+            ce_pending_start(&row, g, scratch, c, r.k, r.b, p->weight, t, r.bt);
             ce_pending_finish(&row);
+        }
         g = NULL;
     }
 #else
@@ -150,9 +151,7 @@ double FL_FN(fl_ce_rows_block)(const void *vctx, int64_t block, int64_t *bad)
     double acc = 0.0;
     /* two scratch rows per thread: the pending row's exps and this row's */
     float *scratch = FL_VEC && ctx->scratch ? ctx->scratch + FL_THREAD_NUM() * 2 * c : NULL;
-    ce_pending pending;
-    pending.g = NULL;
-    pending.next = pending.end = 0;
+    ce_pending pending = {0};   /* nothing pending: g NULL, an empty middle */
     ce_pending *pd = FL_VEC && scratch && p->eps == 0.0f ? &pending : NULL;
     int64_t valid = 0;
     for (int64_t i = r0; i < r1; i++) {

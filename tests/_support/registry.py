@@ -17,8 +17,9 @@ test-data row; a declared loss without a row is left out of ``REGISTRY`` and
 named by tests/values/test_losses.py::test_every_declared_loss_has_test_data.
 
 Also here: the tolerance helpers that every comparison with the reference
-uses, bitwise equality and the out= / in-place checks built on it, and PyTorch's loss and gradient (``torch_loss_and_grad``, which skips
-the calling test when PyTorch is not installed).
+uses, bitwise equality and the out= / in-place checks built on it, and
+PyTorch's loss and gradient (``torch_loss_and_grad``, which skips the calling
+test when PyTorch is not installed).
 """
 
 from dataclasses import dataclass, field
@@ -302,9 +303,9 @@ def assert_same(a, b):
 
 
 def assert_in_place(obj, x, target, loss, grad, out=None, **kwargs):
-    """``obj.loss_and_grad`` into ``out`` (by default a copy of x: the
-    gradient written over its own input) gives `loss` and `grad` bit for bit
-    and returns that very buffer; returns the buffer."""
+    """``obj.loss_and_grad`` of x into ``out``, or by default in place over a
+    copy of x (the gradient written over its own input), returns that very
+    buffer with `loss` and `grad` bit for bit; returns the buffer."""
     buf = x.copy() if out is None else out
     got_loss, got_grad = obj.loss_and_grad(buf if out is None else x, target, out=buf, **kwargs)
     assert got_grad is buf
